@@ -1,0 +1,75 @@
+"""The crawl stage: discover and fetch article pages from configured sources into the store.
+
+Public face: `start_crawl` (a child process running Scrapy) and `read_summary` (what a run
+did, per source, from the `runs` table).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlite_utils import Database
+
+from newsradar.config import Config, Source
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    source: str
+    status: str
+    discovered: int
+    fetched: int
+    new: int
+    not_modified: int
+    skipped: int
+    errors: int
+    last_error: str | None
+
+
+class CrawlProcess:
+    """A running crawl child; `run_group` identifies its rows in `runs`."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], run_group: str) -> None:
+        self.popen = popen
+        self.run_group = run_group
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM lets Scrapy close the spider and the pipeline flush what it has."""
+        if self.running():
+            self.popen.terminate()
+
+
+def start_crawl(config: Config, sources: Sequence[Source], *, log_file: str | None = None) -> CrawlProcess:
+    run_group = uuid.uuid4().hex[:12]
+    cmd = [sys.executable, "-m", "crawler.run", str(config.path.resolve()), "--run-group", run_group]
+    for source in sources:
+        cmd += ["--source", source.name]
+    stderr = open(log_file, "ab") if log_file else None
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    if stderr:
+        stderr.close()
+    return CrawlProcess(popen, run_group)
+
+
+def read_summary(db: Database, run_group: str) -> list[SourceRun]:
+    rows = db.execute(
+        "select r.source, r.status, r.discovered, r.fetched, r.new, r.not_modified, r.skipped, r.errors, "
+        "s.last_error from runs r left join sources s on s.name = r.source where r.run_group = ? "
+        "order by r.source", [run_group]).fetchall()
+    return [SourceRun(*row[:8], last_error=row[8] if row[7] else None) for row in rows]
+
+
+__all__ = ["CrawlProcess", "SourceRun", "start_crawl", "read_summary"]

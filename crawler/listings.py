@@ -1,0 +1,192 @@
+"""Parse the listings a source publishes: RSS 2.0 / Atom feeds and sitemaps.
+
+The XML comes from strangers, so the parser never resolves entities, never loads a DTD
+and never touches the network; a listing that is not what it claims raises
+`ListingError`, which the spider records against the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Iterator
+from urllib.parse import urljoin
+
+from lxml import etree
+
+MAX_ENTRIES = 5000
+
+
+class ListingError(Exception):
+    """The body is not a feed / sitemap we can read."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An article URL announced by a listing, with what the listing said about it."""
+
+    url: str
+    title: str | None = None
+    published: str | None = None  # ISO 8601, timezone-aware
+    summary: str | None = None
+    authors: tuple[str, ...] = ()
+
+    def meta(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.title:
+            out["title"] = self.title
+        if self.published:
+            out["date"] = self.published
+        if self.summary:
+            out["summary"] = self.summary
+        if self.authors:
+            out["authors"] = list(self.authors)
+        return out
+
+
+@dataclass
+class Sitemap:
+    entries: list[Entry] = field(default_factory=list)
+    sitemaps: list[str] = field(default_factory=list)  # children of a sitemap index
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, recover=True, remove_comments=True, remove_pis=True)
+
+
+def parse_xml(body: bytes) -> etree._Element:
+    """Parse untrusted XML; entity declarations make it unreadable rather than expanded."""
+    head = body[:4096].lower()
+    if b"<!entity" in head or (b"<!doctype" in head and b"[" in head.split(b"<!doctype", 1)[1][:2048]):
+        raise ListingError("XML with an internal DTD or entity declarations is refused")
+    try:
+        root = etree.fromstring(body, parser=_parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ListingError(f"malformed XML: {exc}") from None
+    if root is None:
+        raise ListingError("empty or unreadable XML")
+    return root
+
+
+def _local(tag: object) -> str:
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _text(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    text = "".join(el.itertext()).strip()
+    return " ".join(text.split()) or None
+
+
+def _child(el: etree._Element, *names: str) -> etree._Element | None:
+    for child in el:
+        if _local(child.tag) in names:
+            return child
+    return None
+
+
+def _children(el: etree._Element, name: str) -> Iterator[etree._Element]:
+    return (child for child in el if _local(child.tag) == name)
+
+
+def normalise_date(text: str | None) -> str | None:
+    """RFC 822 (RSS) or ISO 8601 (Atom, sitemaps) -> ISO 8601 with a timezone (UTC if none given)."""
+    if not text:
+        return None
+    text = text.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    if not (1990 <= parsed.year <= 2100):
+        return None
+    return parsed.isoformat()
+
+
+def parse_feed(body: bytes, base_url: str) -> list[Entry]:
+    """Entries of an RSS 2.0 / RSS 1.0 / Atom feed, links resolved against the feed URL."""
+    root = parse_xml(body)
+    kind = _local(root.tag)
+    entries: list[Entry] = []
+    if kind == "feed":  # Atom
+        for item in _children(root, "entry"):
+            link = None
+            for candidate in _children(item, "link"):
+                if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
+                    link = candidate.get("href")
+                    break
+            if not link:
+                continue
+            author_names = [_text(_child(a, "name")) for a in _children(item, "author")]
+            entries.append(Entry(
+                url=urljoin(base_url, link.strip()),
+                title=_text(_child(item, "title")),
+                published=normalise_date(_text(_child(item, "published")) or _text(_child(item, "updated"))),
+                summary=_text(_child(item, "summary", "content")),
+                authors=tuple(a for a in author_names if a),
+            ))
+    elif kind in ("rss", "rdf"):
+        channel = _child(root, "channel")
+        items = list(_children(root, "item"))  # RSS 1.0 puts items beside the channel
+        if channel is not None:
+            items += list(_children(channel, "item"))
+        for item in items:
+            link = _text(_child(item, "link"))
+            guid = _child(item, "guid")
+            if not link and guid is not None and guid.get("isPermaLink", "true") == "true":
+                link = _text(guid)
+            if not link:
+                continue
+            author = _text(_child(item, "creator")) or _text(_child(item, "author"))
+            entries.append(Entry(
+                url=urljoin(base_url, link),
+                title=_text(_child(item, "title")),
+                published=normalise_date(_text(_child(item, "pubdate")) or _text(_child(item, "date"))),
+                summary=_text(_child(item, "description")),
+                authors=(author,) if author else (),
+            ))
+    else:
+        raise ListingError(f"not a feed (root element <{_local(root.tag) or '?'}>)")
+    return entries[:MAX_ENTRIES]
+
+
+def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
+    """A sitemap index (children to fetch) or a urlset, Google News extensions included."""
+    root = parse_xml(body)
+    kind = _local(root.tag)
+    result = Sitemap()
+    if kind == "sitemapindex":
+        for sm in _children(root, "sitemap"):
+            loc = _text(_child(sm, "loc"))
+            if loc:
+                result.sitemaps.append(urljoin(base_url, loc))
+    elif kind == "urlset":
+        for node in _children(root, "url"):
+            loc = _text(_child(node, "loc"))
+            if not loc:
+                continue
+            news = _child(node, "news")
+            title = published = None
+            if news is not None:
+                title = _text(_child(news, "title"))
+                published = normalise_date(_text(_child(news, "publication_date")))
+            published = published or normalise_date(_text(_child(node, "lastmod")))
+            result.entries.append(Entry(url=urljoin(base_url, loc), title=title, published=published))
+    else:
+        raise ListingError(f"not a sitemap (root element <{kind or '?'}>)")
+    result.entries = result.entries[:MAX_ENTRIES]
+    result.sitemaps = result.sitemaps[:MAX_ENTRIES]
+    return result

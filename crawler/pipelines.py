@@ -1,0 +1,150 @@
+"""The item pipeline that persists the crawl: batched writes to `pages`, `url_aliases`,
+`listings`, `runs`, `sources` and `fetch_log`.
+
+One transaction per batch (not per row): SQLite does ~20,000 rows/s in one transaction
+and ~430 rows/s with a commit per row. Batches are small and frequent so the NLP stage,
+which reads the same file, sees pages within about a second of their download.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from sqlite_utils import Database
+
+from crawler.items import ListingFetched, PageFetched, SourceEvent
+from newsradar.store import now_iso, open_db
+
+logger = logging.getLogger("newsradar.crawl")
+
+BATCH_PAGES = 25
+BATCH_SECONDS = 1.0
+
+
+@dataclass
+class SourceTally:
+    discovered: int = 0
+    fetched: int = 0
+    new: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    skipped: int = 0
+    ok: bool = False
+    failed: bool = False
+    last_error: str | None = None
+
+
+@dataclass
+class StorePipeline:
+    db_path: str
+    run_group: str
+    source_names: list[str]
+    db: Database | None = None
+    pages: list[PageFetched] = field(default_factory=list)
+    listings: list[ListingFetched] = field(default_factory=list)
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    tallies: dict[str, SourceTally] = field(default_factory=dict)
+    started_at: str = field(default_factory=now_iso)
+    last_flush: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "StorePipeline":
+        settings = crawler.settings
+        return cls(db_path=settings.get("NEWSRADAR_DB"), run_group=settings.get("NEWSRADAR_RUN_GROUP"),
+                   source_names=list(settings.getlist("NEWSRADAR_SOURCES")))
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        self.db = open_db(self.db_path)
+        self.tallies = {name: SourceTally() for name in self.source_names}
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if isinstance(item, PageFetched):
+            self.pages.append(item)
+        elif isinstance(item, ListingFetched):
+            self.listings.append(item)
+        elif isinstance(item, SourceEvent):
+            self._count(item)
+        if len(self.pages) >= BATCH_PAGES or time.monotonic() - self.last_flush > BATCH_SECONDS:
+            self.flush()
+        return item
+
+    def _count(self, event: SourceEvent) -> None:
+        tally = self.tallies.setdefault(event.source, SourceTally())
+        for name in ("discovered", "fetched", "not_modified", "errors", "skipped"):
+            setattr(tally, name, getattr(tally, name) + getattr(event, name))
+        tally.ok = tally.ok or event.ok
+        tally.failed = tally.failed or event.failed
+        if event.event:
+            level = logging.WARNING if event.errors else logging.INFO
+            logger.log(level, "source=%s event=%s url=%s detail=%s", event.source, event.event, event.url,
+                       json.dumps(event.detail or ""))
+            self.log_rows.append({"at": now_iso(), "source": event.source, "url": event.url, "event": event.event,
+                                  "status": None, "detail": event.detail})
+            if event.errors and event.detail:
+                tally.last_error = f"{event.event}: {event.detail} ({event.url})"
+
+    def flush(self) -> None:
+        """Write the batch in one transaction; pages already stored are left alone."""
+        assert self.db is not None
+        self.last_flush = time.monotonic()
+        if not (self.pages or self.listings or self.log_rows):
+            return
+        now = now_iso()
+        with self.db.conn:
+            for page in self.pages:
+                exists = self.db.execute("select 1 from pages where url = ?", [page.url]).fetchone()
+                if not exists:
+                    self.db["pages"].insert({
+                        "url": page.url, "fetched_url": page.fetched_url, "source": page.source,
+                        "discovered_via": page.discovered_via, "first_seen_at": now, "fetched_at": now,
+                        "status": page.status, "content_type": page.content_type, "encoding": page.encoding,
+                        "html": page.html, "feed_meta": json.dumps(page.feed_meta), "state": "fetched",
+                    })
+                    self.tallies.setdefault(page.source, SourceTally()).new += 1
+                aliases = {page.requested_url, page.url}
+                self.db["url_aliases"].insert_all(
+                    ({"url": alias, "page_url": page.url} for alias in aliases), pk="url", ignore=True)
+            for listing in self.listings:
+                row: dict[str, Any] = {"url": listing.url, "source": listing.source, "last_status": listing.status,
+                                       "last_fetched_at": now}
+                if listing.status == 200:
+                    row.update(etag=listing.etag, last_modified=listing.last_modified)
+                self.db["listings"].upsert(row, pk="url")
+            if self.log_rows:
+                self.db["fetch_log"].insert_all(self.log_rows)
+        self.pages.clear()
+        self.listings.clear()
+        self.log_rows.clear()
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        self.flush()
+        assert self.db is not None
+        now = now_iso()
+        with self.db.conn:
+            for name, tally in self.tallies.items():
+                status = "ok" if tally.ok and not tally.failed else ("partial" if tally.ok else "failed")
+                self.db["runs"].insert({
+                    "run_group": self.run_group, "source": name, "started_at": self.started_at, "finished_at": now,
+                    "status": status, "discovered": tally.discovered, "fetched": tally.fetched, "new": tally.new,
+                    "not_modified": tally.not_modified, "errors": tally.errors, "skipped": tally.skipped,
+                })
+                previous = self.db.execute(
+                    "select consecutive_failures, articles_seen from sources where name = ?", [name]).fetchone()
+                failures, seen = previous if previous else (0, 0)
+                row: dict[str, Any] = {"name": name, "last_run_at": now, "articles_seen": (seen or 0) + tally.new,
+                                       "consecutive_failures": (failures or 0) + 1 if status == "failed" else 0}
+                if status != "failed":
+                    row["last_success_at"] = now
+                if tally.last_error:
+                    row.update(last_error=tally.last_error, last_error_at=now)
+                self.db["sources"].upsert(row, pk="name")
+                logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
+                            "skipped=%d errors=%d", name, status, tally.discovered, tally.fetched, tally.new,
+                            tally.not_modified, tally.skipped, tally.errors)
+        self.db.conn.close()

@@ -1,0 +1,245 @@
+"""One spider for all sources: feeds, sitemaps and section pages -> article pages.
+
+A single spider (rather than one per source) shares Scrapy's per-host download slots, so
+politeness holds even when two sources live on one host. Every request carries its
+source's name and host allow-list; the spider never follows a link more than one hop
+from a listing, and never fetches an article URL the store already has.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator, Iterable, Iterator
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from twisted.python.failure import Failure
+
+from crawler.items import ListingFetched, PageFetched, SourceEvent
+from crawler.listings import Entry, ListingError, parse_feed, parse_sitemap
+from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article, looks_like_document
+from newsradar.config import Source
+
+logger = logging.getLogger(__name__)
+
+MAX_SITEMAP_DEPTH = 2
+LINKS_PER_SECTION_PAGE = 300
+
+
+@dataclass
+class CrawlPlan:
+    """What one crawl run does, decided before the reactor starts."""
+
+    sources: list[Source]
+    max_age_days: float
+    max_page_bytes: int
+    known_urls: set[str] = field(default_factory=set)            # canonical URLs already stored
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)  # listing url -> etag / last_modified
+
+
+class NewsSpider(scrapy.Spider):
+    name = "newsradar"
+    custom_settings: dict[str, Any] = {}
+
+    def __init__(self, plan: CrawlPlan, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.hosts = {s.name: allowed_hosts(s.urls) for s in plan.sources}
+        self.scheduled: set[str] = set()  # canonical article URLs requested in this run
+        self.link_extractor = LinkExtractor(tags=("a", "area"), attrs=("href",), unique=True,
+                                            deny_extensions=[])
+
+    async def start(self) -> AsyncIterator[Any]:
+        for source in self.plan.sources:
+            for url in source.feeds:
+                yield self.listing_request(url, source.name, "feed")
+            for url in source.sitemaps:
+                yield self.listing_request(url, source.name, "sitemap")
+            for url in source.pages:
+                yield self.listing_request(url, source.name, "section")
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _meta(self, source: str, kind: str, **extra: Any) -> dict[str, Any]:
+        return {"source": source, "kind": kind, "allowed_hosts": self.hosts[source],
+                "on_refused": self._refused, **extra}
+
+    def listing_request(self, url: str, source: str, kind: str, depth: int = 0) -> scrapy.Request:
+        headers: dict[str, str] = {}
+        validators = self.plan.validators.get(canonicalize(url), {})
+        if validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators.get("last_modified"):
+            headers["If-Modified-Since"] = validators["last_modified"]
+        return scrapy.Request(
+            url, callback=self.parse_listing, errback=self.listing_failed, headers=headers, dont_filter=True,
+            priority=10,
+            meta=self._meta(source, "listing", listing_kind=kind, depth=depth, handle_httpstatus_list=[304]),
+        )
+
+    def article_requests(self, entries: Iterable[Entry], source: str, via: str) -> Iterator[scrapy.Request]:
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.plan.max_age_days)
+        for entry in entries:
+            yield from self._source_event(source, discovered=1)
+            url = entry.url
+            if host_key(url) not in self.hosts[source]:
+                yield from self._source_event(source, skipped=1, event="off-site", url=url)
+                continue
+            if not looks_like_document(url):
+                yield from self._source_event(source, skipped=1, event="not-a-page", url=url)
+                continue
+            canonical = canonicalize(url)
+            if canonical in self.plan.known_urls or canonical in self.scheduled:
+                yield from self._source_event(source, skipped=1)
+                continue
+            if via == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
+                yield from self._source_event(source, skipped=1, event="too-old", url=url)
+                continue
+            self.scheduled.add(canonical)
+            yield scrapy.Request(
+                url, callback=self.parse_article, errback=self.article_failed,
+                meta=self._meta(source, "article", via=via, canonical=canonical, entry=entry.meta()),
+            )
+
+    # -- callbacks --------------------------------------------------------------------
+
+    def parse_listing(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        source, kind = meta["source"], meta["listing_kind"]
+        yield ListingFetched(url=canonicalize(response.request.url if response.request else response.url),
+                             source=source, status=response.status,
+                             etag=_header(response, b"ETag"), last_modified=_header(response, b"Last-Modified"))
+        if response.status == 304:
+            yield from self._source_event(source, not_modified=1, ok=True)
+            return
+        try:
+            if kind == "feed":
+                entries = parse_feed(response.body, response.url)
+            elif kind == "sitemap":
+                sitemap = parse_sitemap(self._sitemap_body(response), response.url)
+                entries = sitemap.entries
+                depth = meta.get("depth", 0)
+                for child in sitemap.sitemaps:
+                    if depth >= MAX_SITEMAP_DEPTH:
+                        break
+                    if host_key(child) in self.hosts[source]:
+                        yield self.listing_request(child, source, "sitemap", depth + 1)
+                    else:
+                        yield from self._source_event(source, skipped=1, event="off-site", url=child)
+            else:
+                entries = self.section_links(response)
+        except ListingError as exc:
+            yield from self._source_event(source, errors=1, event=f"{kind}-error", url=response.url,
+                                          detail=str(exc), failed=True)
+            return
+        yield from self._source_event(source, ok=True)
+        yield from self.article_requests(entries, source, "page" if kind == "section" else kind)
+
+    def section_links(self, response: Response) -> list[Entry]:
+        if not isinstance(response, TextResponse):
+            raise ListingError("section page is not HTML")
+        links = self.link_extractor.extract_links(response)[:LINKS_PER_SECTION_PAGE]
+        # Link text is often "Read more" or a teaser: not kept as a title fallback.
+        return [Entry(url=link.url) for link in links if looks_like_article(link.url, response.url)]
+
+    def _sitemap_body(self, response: Response) -> bytes:
+        """Sitemaps may be served gzipped as files (not Content-Encoding): inflate with a cap."""
+        body = response.body
+        if body[:2] != b"\x1f\x8b":
+            return body
+        limit = self.plan.max_page_bytes
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(body)) as f:
+                data = f.read(limit + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ListingError(f"broken gzip: {exc}") from None
+        if len(data) > limit:
+            raise ListingError(f"gzipped sitemap inflates past {limit} bytes")
+        return data
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        source = meta["source"]
+        stopped = meta.get("stopped_reason")
+        if stopped or not isinstance(response, TextResponse):
+            yield from self._source_event(source, skipped=1, event="not-html", url=response.url,
+                                          detail=stopped or "not a text response")
+            return
+        ctype = _header(response, b"Content-Type") or ""
+        if ctype and "html" not in ctype.lower():
+            yield from self._source_event(source, skipped=1, event="not-html", url=response.url, detail=ctype)
+            return
+        final = canonicalize(response.url)
+        redirected = response.request is not None and meta.get("redirect_urls")
+        requested = canonicalize(meta["redirect_urls"][0]) if redirected else meta["canonical"]
+        yield PageFetched(
+            url=final, fetched_url=response.url, requested_url=requested, source=source,
+            discovered_via=meta.get("via", "feed"), status=response.status, content_type=ctype,
+            encoding=response.encoding, html=response.text, feed_meta=meta.get("entry") or {},
+        )
+        yield from self._source_event(source, fetched=1)
+
+    # -- failures ---------------------------------------------------------------------
+
+    def listing_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        source = request.meta["source"]
+        yield from self._source_event(source, errors=1, event="listing-error", url=request.url,
+                                      detail=describe_failure(failure), failed=True)
+
+    def article_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        source = request.meta["source"]
+        if failure.check(IgnoreRequest):  # robots.txt or an off-site redirect: a decision, not an error
+            yield from self._source_event(source, skipped=1, event="refused", url=request.url,
+                                          detail=str(failure.value))
+            return
+        self.scheduled.discard(request.meta.get("canonical", ""))
+        yield from self._source_event(source, errors=1, event="article-error", url=request.url,
+                                      detail=describe_failure(failure))
+
+    def _refused(self, request: scrapy.Request) -> None:
+        logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)
+
+    def _source_event(self, source: str, **counts: Any) -> Iterator[SourceEvent]:
+        yield SourceEvent(source=source, **counts)
+
+
+def describe_failure(failure: Failure) -> str:
+    """One line a user understands: 'HTTP 500', 'DNS lookup failed', 'timed out after 30 s'..."""
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
+
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return f"HTTP {exc.response.status}"
+    if isinstance(exc, DNSLookupError):
+        return "DNS lookup failed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return "timed out"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "maxsize" in text.lower() or "max size" in text.lower() or "warnsize" in text.lower():
+        return "page larger than max_page_bytes"
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _parse_iso(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,103 @@
+"""One run of the whole pipeline: crawl (child process) overlapped with NLP, then alerts.
+
+The crawl child fetches and stores pages while this process extracts, tags and scores
+them as they land, so fetching and NLP use both cores. The store is the only hand-off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from sqlite_utils import Database
+
+import crawler
+import nlp
+from newsradar.config import Config, Source
+
+logger = logging.getLogger("newsradar.run")
+
+POLL_SECONDS = 0.25
+
+
+class BusyError(Exception):
+    """Another newsradar process holds the crawl lock of this database."""
+
+
+@contextlib.contextmanager
+def crawl_lock(db_path: Path, *, wait: bool = True, on_wait: Callable[[str], None] | None = None,
+               timeout: float | None = None) -> Iterator[None]:
+    """One crawl at a time per database: two would fetch and store the same articles."""
+    lock_path = Path(str(db_path) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            message = f"another newsradar process (pid {holder}) is crawling {db_path}"
+            if not wait:
+                raise BusyError(message) from None
+            if on_wait:
+                on_wait(message + "; waiting for it to finish")
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise BusyError(message) from None
+                    time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+@dataclass
+class RunReport:
+    sources: list[crawler.SourceRun] = field(default_factory=list)
+    nlp: nlp.StageReport = field(default_factory=nlp.StageReport)
+    alerts: Any = None
+    seconds: float = 0.0
+    crawl_exit: int = 0
+
+
+def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, send_alerts: bool = True,
+                 on_progress: Callable[[Database, RunReport], None] | None = None,
+                 crawl_log: str | None = None) -> RunReport:
+    """discover -> fetch -> extract -> tag -> score -> alert, for the given sources."""
+    started = time.monotonic()
+    report = RunReport()
+    child = crawler.start_crawl(config, sources, log_file=crawl_log)
+    try:
+        while child.running():
+            before = report.nlp.processed + report.nlp.failed
+            nlp.process_pending(config, db, limit=config.detection.batch_size, report=report.nlp)
+            if on_progress:
+                on_progress(db, report)
+            if report.nlp.processed + report.nlp.failed == before:
+                with contextlib.suppress(Exception):
+                    child.wait(timeout=POLL_SECONDS)
+        report.crawl_exit = child.wait()
+    finally:
+        child.stop()
+    nlp.process_pending(config, db, report=report.nlp)
+    report.sources = crawler.read_summary(db, child.run_group)
+    if on_progress:
+        on_progress(db, report)
+    if send_alerts:
+        import alerts
+
+        report.alerts = alerts.process_alerts(config, db)
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,164 @@
+"""The SQLite store: the corridor between stages.
+
+Each stage reads what the previous one left here and writes its own tables, so any
+stage can be re-run alone and a crash resumes from the last committed batch. The schema
+is versioned in `meta.schema_version`; `MIGRATIONS` only ever grows, so a newer release
+opens an older file by applying the steps it has not seen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+from sqlite_utils import Database
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def now_iso() -> str:
+    """UTC timestamps as ISO 8601 text: sortable, readable in the sqlite shell."""
+    return utcnow().isoformat(timespec="seconds")
+
+
+def _v1(db: Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["sources"].create(
+        {"name": str, "last_run_at": str, "last_success_at": str, "last_error": str, "last_error_at": str,
+         "consecutive_failures": int, "next_run_at": str, "articles_seen": int},
+        pk="name", not_null={"name"}, defaults={"consecutive_failures": 0, "articles_seen": 0}, if_not_exists=True,
+    )
+    # One row per article page: `url` is the canonical form of the URL as fetched after redirects,
+    # `fetched_url` that URL exactly. `state`: fetched -> processed (or failed).
+    db["pages"].create(
+        {"url": str, "fetched_url": str, "source": str, "discovered_via": str, "first_seen_at": str,
+         "fetched_at": str, "status": int, "content_type": str, "encoding": str, "html": str,
+         "feed_meta": str, "state": str, "error": str},
+        pk="url", defaults={"state": "fetched"}, if_not_exists=True,
+    )
+    db["pages"].create_index(["state"], if_not_exists=True)
+    db["pages"].create_index(["source"], if_not_exists=True)
+    # Every URL ever requested or discovered for an article maps to the page it became, so
+    # redirects and tracking variants are never fetched twice.
+    db["url_aliases"].create({"url": str, "page_url": str}, pk="url", if_not_exists=True)
+    # Feeds, sitemaps and section pages: validators for conditional GET.
+    db["listings"].create(
+        {"url": str, "source": str, "etag": str, "last_modified": str, "last_status": int,
+         "last_fetched_at": str, "last_error": str},
+        pk="url", if_not_exists=True,
+    )
+    db["articles"].create(
+        {"url": str, "source": str, "fetched_url": str, "title": str, "published": str, "authors": str,
+         "language": str, "text": str, "text_hash": str, "score": float, "analysis": str,
+         "processed_at": str, "story_id": int},
+        pk="url", if_not_exists=True,
+    )
+    db["articles"].create_index(["score"], if_not_exists=True)
+    db["articles"].create_index(["story_id"], if_not_exists=True)
+    db["articles"].create_index(["text_hash"], if_not_exists=True)
+    db["mentions"].create(
+        {"article_url": str, "kind": str, "value": str, "sentence": int},
+        pk=("article_url", "kind", "value", "sentence"), if_not_exists=True,
+    )
+    db["mentions"].create_index(["kind", "value"], if_not_exists=True)
+    db["stories"].create(
+        {"id": int, "created_at": str, "updated_at": str, "title": str, "lead_url": str, "score": float,
+         "published": str, "signature": str},
+        pk="id", if_not_exists=True,
+    )
+    db["story_articles"].create(
+        {"story_id": int, "article_url": str, "added_at": str, "relation": str},
+        pk=("story_id", "article_url"), if_not_exists=True,
+    )
+    db["alerts"].create(
+        {"id": int, "story_id": int, "rules": str, "created_at": str, "payload": str},
+        pk="id", if_not_exists=True,
+    )
+    db["alerts"].create_index(["story_id"], unique=True, if_not_exists=True)
+    db["deliveries"].create(
+        {"alert_id": int, "channel": str, "state": str, "attempts": int, "next_attempt_at": str,
+         "last_error": str, "sent_at": str, "message_id": str, "updated_at": str},
+        pk=("alert_id", "channel"), defaults={"state": "pending", "attempts": 0}, if_not_exists=True,
+    )
+    db["deliveries"].create_index(["state", "next_attempt_at"], if_not_exists=True)
+    db["runs"].create(
+        {"id": int, "run_group": str, "source": str, "started_at": str, "finished_at": str, "status": str, "discovered": int,
+         "fetched": int, "new": int, "not_modified": int, "errors": int, "skipped": int},
+        pk="id", if_not_exists=True,
+    )
+    db["runs"].create_index(["run_group"], if_not_exists=True)
+    db["fetch_log"].create(
+        {"id": int, "at": str, "source": str, "url": str, "event": str, "status": int, "detail": str},
+        pk="id", if_not_exists=True,
+    )
+    db["fetch_log"].create_index(["at"], if_not_exists=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written (read-only, disk full, newer schema)."""
+
+
+def schema_version(db: Database) -> int:
+    if "meta" not in db.table_names():
+        return 0
+    row = db.execute("select value from meta where key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: Database) -> int:
+    """Apply the migrations this file has not seen, each in its own transaction."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"{db.conn.execute('pragma database_list').fetchone()[2]}: schema version {current} is newer than "
+            f"this release understands ({SCHEMA_VERSION}); upgrade newsradar"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with db.conn:
+            MIGRATIONS[version - 1](db)
+            db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
+    return SCHEMA_VERSION
+
+
+def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:
+    """Open (creating if needed) the store in WAL mode, so the crawler child and the NLP
+    parent can write while readers read."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.isolation_level = ""  # back to the default: `with conn:` is one transaction
+        db = sqlite_utils.Database(conn)
+        db.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.execute("pragma journal_mode").fetchone()[0] != "wal":
+            db.execute("pragma journal_mode = wal")
+        db.execute("pragma synchronous = normal")
+        if migrate_schema:
+            migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open database: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open database: {exc.strerror or exc}") from None
+    return db
+
+
+def get_meta(db: Database, key: str) -> str | None:
+    row = db.execute("select value from meta where key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    with db.conn:
+        db["meta"].upsert({"key": key, "value": value}, pk="key")

@@ -1,0 +1,799 @@
+"""Article extraction: body text, title, publication date, authors and language.
+
+The body comes from Trafilatura (comments off) run on a pre-cleaned lxml tree; the
+metadata comes from our own reading of the same tree (JSON-LD, meta tags, bylines),
+because page metadata is more reliable than Trafilatura's heuristics for news pages,
+and from the crawler's feed metadata where the page yields nothing.
+
+The module never raises on bad input: garbage in, a (possibly empty) article out.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import urlsplit
+
+from lxml import etree, html as lxml_html
+from lxml.html import HtmlElement
+
+LOGGER = logging.getLogger(__name__)
+
+# Trafilatura logs every discarded page at WARNING; for us that is a normal outcome.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
+logging.getLogger("htmldate").setLevel(logging.ERROR)
+
+MAX_TITLE_CHARS = 1000
+MAX_AUTHOR_CHARS = 100
+MAX_AUTHORS = 20
+
+
+@dataclass(frozen=True)
+class ExtractedArticle:
+    """What the extraction stage hands to tagging and storage."""
+
+    title: str | None
+    date: str | None
+    authors: list[str] = field(default_factory=list)
+    language: str | None = None
+    text: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """Plain-JSON form used by `newsradar extract --json` and storage."""
+        return {
+            "title": self.title,
+            "date": self.date,
+            "authors": list(self.authors),
+            "language": self.language,
+            "text": self.text,
+        }
+
+
+# --------------------------------------------------------------------------- input
+
+
+def read_html_file(path: str | Path) -> bytes:
+    """Read a stored page; `.gz` files (as the crawler and test data store them) are inflated."""
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError):
+            # truncated archive: keep what can be inflated
+            return read_truncated_gzip(data)
+    return data
+
+
+def read_truncated_gzip(data: bytes) -> bytes:
+    """Inflate as much of a damaged gzip stream as possible."""
+    import zlib
+
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return inflater.decompress(data)
+    except zlib.error:
+        return b""
+
+
+def decode_html(data: bytes | str) -> str:
+    """Bytes to text honouring BOM, HTTP-equiv/meta charset, else detection.
+
+    w3lib maps declared latin-1/ascii to windows-1252 as browsers do, which avoids
+    mojibake on the many pages that declare one and serve the other.
+    """
+    if isinstance(data, str):
+        return data
+    from w3lib.encoding import html_to_unicode
+
+    try:
+        _, text = html_to_unicode(None, data, auto_detect_fun=detect_encoding)
+        return text
+    except Exception:  # pragma: no cover - defensive: never fail on bytes
+        return data.decode("utf-8", errors="replace")
+
+
+def detect_encoding(data: bytes) -> str | None:
+    """Charset guess for undeclared pages: strict UTF-8 first (cheap, usual), then statistics."""
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:200_000]).best()
+        return best.encoding if best else None
+    except Exception:  # pragma: no cover
+        return None
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+
+
+def parse_html(text: str) -> HtmlElement | None:
+    """One lenient lxml parse shared by Trafilatura and our metadata readers."""
+    text = _XML_INVALID.sub("", text)
+    text = _XML_DECL.sub("", text, count=1)
+    if not text.strip():
+        return None
+    parser = lxml_html.HTMLParser(
+        collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=True
+    )
+    try:
+        tree = lxml_html.document_fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+    except (etree.ParserError, ValueError, TypeError, etree.XMLSyntaxError):
+        return None
+    if tree is None or not isinstance(tree, HtmlElement):
+        return None
+    return tree
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def normalize_space(text: str | None) -> str:
+    """Collapse runs of whitespace (incl. NBSP) to one space, trimmed."""
+    if not text:
+        return ""
+    return " ".join(text.split())
+
+
+def element_text(element: etree._Element) -> str:
+    """Visible text of an element, whitespace-normalised; scripts/styles skipped."""
+    try:
+        parts = element.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]")
+    except (etree.XPathError, ValueError):
+        return ""
+    return normalize_space(" ".join(str(p) for p in parts))
+
+
+def clean_html_text(text: str | None) -> str:
+    """Metadata strings sometimes carry markup or entities; reduce them to plain text."""
+    if not text:
+        return ""
+    text = str(text)
+    if "<" in text and ">" in text:
+        text = re.sub(r"<[^>]{0,500}>", " ", text)
+    if "&" in text:
+        import html as html_module
+
+        text = html_module.unescape(text)
+    return normalize_space(text)
+
+
+# --------------------------------------------------------------------------- page metadata
+
+
+ARTICLE_TYPES = re.compile(r"(article|posting|report|blog|story|analysisnews|review|creativework)$", re.I)
+
+
+@dataclass
+class PageMetadata:
+    """Raw metadata read from one page, before choosing among candidates."""
+
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    jsonld_articles: list[dict[str, Any]] = field(default_factory=list)
+    jsonld_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    site_names: list[str] = field(default_factory=list)
+    html_title: str = ""
+    h1: list[str] = field(default_factory=list)
+    lang_attr: str = ""
+    host: str = ""
+
+
+def read_meta_tags(tree: HtmlElement) -> dict[str, list[str]]:
+    """All <meta> name/property/itemprop/http-equiv values, keyed by lower-cased key."""
+    found: dict[str, list[str]] = {}
+    for element in tree.iter("meta"):
+        content = element.get("content")
+        if content is None:
+            continue
+        content = normalize_space(content)
+        if not content:
+            continue
+        for attribute in ("property", "name", "itemprop", "http-equiv"):
+            key = element.get(attribute)
+            if key:
+                found.setdefault(key.strip().lower(), []).append(content)
+    return found
+
+
+def read_jsonld_blocks(tree: HtmlElement) -> list[Any]:
+    """Parsed JSON-LD script blocks; malformed ones are repaired where cheap, else skipped."""
+    blocks: list[Any] = []
+    for script in tree.iter("script"):
+        kind = (script.get("type") or "").lower()
+        if "ld+json" not in kind or not script.text:
+            continue
+        raw = script.text.strip()
+        raw = re.sub(r"^\s*(<!--|//\s*<!\[CDATA\[)|(-->|//\s*\]\]>)\s*$", "", raw)
+        try:
+            blocks.append(json.loads(raw, strict=False))
+        except (ValueError, RecursionError):
+            try:
+                # common breakage: raw newlines/tabs or trailing commas
+                repaired = re.sub(r",\s*([}\]])", r"\1", raw.replace("\n", " ").replace("\t", " "))
+                blocks.append(json.loads(repaired, strict=False))
+            except (ValueError, RecursionError):
+                continue
+    return blocks
+
+
+def iter_jsonld_nodes(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """Every JSON-LD object, flattening lists, @graph and nested objects (bounded depth)."""
+    if depth > 12:
+        return
+    if isinstance(data, list):
+        for item in data:
+            yield from iter_jsonld_nodes(item, depth + 1)
+    elif isinstance(data, dict):
+        yield data
+        for key, value in data.items():
+            if key in ("author", "creator", "publisher"):
+                continue  # people/orgs are looked up through the article, not as articles
+            if isinstance(value, (list, dict)):
+                yield from iter_jsonld_nodes(value, depth + 1)
+
+
+def jsonld_types(node: Mapping[str, Any]) -> list[str]:
+    """The @type(s) of a node as plain names ("schema:NewsArticle" -> "NewsArticle")."""
+    kind = node.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return [str(k).rsplit("/", 1)[-1].rsplit(":", 1)[-1] for k in kinds if k]
+
+
+def is_article_node(node: Mapping[str, Any]) -> bool:
+    """A JSON-LD node describing the article itself (NewsArticle, BlogPosting, ...)."""
+    return any(ARTICLE_TYPES.search(kind) for kind in jsonld_types(node)) and not any(
+        kind.lower() in ("webpage", "website", "organization", "person") for kind in jsonld_types(node)
+    )
+
+
+def collect_jsonld(tree: HtmlElement, metadata: PageMetadata) -> None:
+    """Fill article nodes (best first: ones with a headline and date) and the @id index."""
+    articles: list[dict[str, Any]] = []
+    webpages: list[dict[str, Any]] = []
+    for block in read_jsonld_blocks(tree):
+        for node in iter_jsonld_nodes(block):
+            node_id = node.get("@id")
+            if isinstance(node_id, str):
+                metadata.jsonld_nodes.setdefault(node_id, node)
+            kinds = [k.lower() for k in jsonld_types(node)]
+            if is_article_node(node):
+                articles.append(node)
+            elif "webpage" in kinds or "itempage" in kinds:
+                webpages.append(node)
+            if "website" in kinds or "organization" in kinds or "newsmediaorganization" in kinds:
+                name = node.get("name")
+                if isinstance(name, str) and name.strip():
+                    metadata.site_names.append(normalize_space(name))
+    articles.sort(key=lambda n: (not n.get("headline"), not n.get("datePublished")))
+    # A WebPage node with datePublished/author is a usable last resort.
+    metadata.jsonld_articles = articles + [w for w in webpages if w.get("datePublished") or w.get("author")]
+
+
+def read_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
+    """Gather every metadata source we use, in one pass over the tree each."""
+    metadata = PageMetadata()
+    metadata.meta = read_meta_tags(tree)
+    collect_jsonld(tree, metadata)
+    for key in ("og:site_name", "application-name", "twitter:site", "publisher", "al:ios:app_name"):
+        for value in metadata.meta.get(key, []):
+            metadata.site_names.append(value.lstrip("@"))
+    for node in metadata.jsonld_articles[:1]:
+        publisher = resolve_jsonld_ref(node.get("publisher"), metadata)
+        for item in publisher if isinstance(publisher, list) else [publisher]:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                metadata.site_names.append(normalize_space(item["name"]))
+    title_element = tree.find(".//title")
+    if title_element is not None:
+        metadata.html_title = element_text(title_element)
+    metadata.h1 = [text for text in (element_text(h) for h in tree.iter("h1")) if text][:5]
+    metadata.lang_attr = tree.get("lang") or tree.get("xml:lang") or ""
+    metadata.host = url_host(url) if url else ""
+    if not metadata.host:
+        for value in metadata.meta.get("og:url", []) + [node.get("url", "") for node in metadata.jsonld_articles[:1]]:
+            if isinstance(value, str) and value.startswith("http"):
+                metadata.host = url_host(value)
+                break
+    return metadata
+
+
+def url_host(url: str) -> str:
+    """Host name without port and leading www."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host[4:] if host.startswith("www.") else host
+
+
+def resolve_jsonld_ref(value: Any, metadata: PageMetadata) -> Any:
+    """Replace {"@id": ...} references by the node they point to, where known."""
+    if isinstance(value, list):
+        return [resolve_jsonld_ref(item, metadata) for item in value]
+    if isinstance(value, dict) and set(value) <= {"@id", "@type"} and isinstance(value.get("@id"), str):
+        return metadata.jsonld_nodes.get(value["@id"], value)
+    return value
+
+
+def first_meta(metadata: PageMetadata, *keys: str) -> str | None:
+    """First non-empty meta value among keys, in the given order."""
+    for key in keys:
+        for value in metadata.meta.get(key, []):
+            if value:
+                return value
+    return None
+
+
+# --------------------------------------------------------------------------- title
+
+TITLE_SEPARATORS = re.compile(r"\s+(\||-|–|—|::|·|•|«|»|/|:)\s+")
+LOOSE_SEPARATORS = {"|", "::", "·", "•", "«", "»"}
+
+
+def squash(text: str) -> str:
+    """Comparison key for names: NFKC, casefold, letters and digits only."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
+
+
+def site_name_keys(metadata: PageMetadata) -> set[str]:
+    """Squashed forms of the site's names and domain, to recognise suffixes and org bylines."""
+    keys = {squash(name) for name in metadata.site_names if name}
+    if metadata.host:
+        labels = metadata.host.split(".")
+        keys.add(squash(metadata.host))
+        if len(labels) >= 2:
+            keys.add(squash(".".join(labels[-2:])))
+            main_label = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) <= 2 else labels[-2]
+            keys.add(squash(main_label))
+    keys.discard("")
+    return keys
+
+
+def is_site_name(text: str, site_keys: set[str]) -> bool:
+    """True when text names the site (exact, or the domain label contained in it)."""
+    key = squash(text)
+    if not key:
+        return False
+    if key in site_keys:
+        return True
+    return any(len(site) >= 4 and (site in key or key in site) and len(key) <= len(site) + 12 for site in site_keys)
+
+
+def strip_site_affixes(title: str, site_keys: set[str]) -> str:
+    """Drop " | Site", " - Site", "Site: " and similar from a headline."""
+    title = normalize_space(title)
+    for _ in range(3):
+        parts = TITLE_SEPARATORS.split(title)
+        if len(parts) < 3:
+            break
+        head, separator, tail = " ".join(parts[:-2]), parts[-2], parts[-1]
+        first, rest = parts[0], " ".join(parts[2:])
+        if is_site_name(tail, site_keys) or (separator in LOOSE_SEPARATORS and len(tail.split()) <= 4 and len(head.split()) >= 3):
+            title = head.strip()
+            continue
+        if is_site_name(first, site_keys) and len(rest.split()) >= 2:
+            title = rest.strip()
+            continue
+        break
+    return title
+
+
+def choose_title(metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | None:
+    """Headline: JSON-LD headline, og/twitter title, <h1>, <title>; site affixes stripped."""
+    site_keys = site_name_keys(metadata)
+    candidates: list[str] = []
+    for node in metadata.jsonld_articles[:1]:
+        for key in ("headline", "name"):
+            value = node.get(key)
+            if isinstance(value, str) and value.strip():
+                candidates.append(value)
+                break
+    for key in ("og:title", "twitter:title", "dc.title", "title", "sailthru.title", "parsely-title"):
+        value = first_meta(metadata, key)
+        if value:
+            candidates.append(value)
+    candidates.extend(metadata.h1[:1])
+    if metadata.html_title:
+        candidates.append(metadata.html_title)
+    for candidate in candidates:
+        title = strip_site_affixes(clean_html_text(candidate), site_keys)
+        if title and not is_site_name(title, site_keys):
+            return title[:MAX_TITLE_CHARS]
+    feed_title = clean_html_text(str(fallback.get("title") or ""))
+    return feed_title[:MAX_TITLE_CHARS] or None
+
+
+# --------------------------------------------------------------------------- date
+
+DATE_META_KEYS = (
+    "article:published_time",
+    "og:article:published_time",
+    "article:published",
+    "datepublished",
+    "article.published",
+    "published_time",
+    "published-date",
+    "publish-date",
+    "publishdate",
+    "publish_date",
+    "pubdate",
+    "og:published_time",
+    "parsely-pub-date",
+    "sailthru.date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date",
+    "dcterms.date",
+    "dc.date.created",
+    "dcterms.created",
+    "date",
+    "article:post_date",
+    "cxenseparse:recs:publishtime",
+    "og:updated_time",
+    "article:modified_time",
+)
+
+
+def parse_date(value: Any) -> datetime | None:
+    """Any reasonable date string/number to an aware datetime; naive values are taken as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse_epoch(float(value))
+    else:
+        parsed_or_none = parse_date_string(str(value))
+        if parsed_or_none is None:
+            return None
+        parsed = parsed_or_none
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    if not 1990 <= parsed.year <= 2100:
+        return None
+    return parsed
+
+
+def parse_epoch(seconds: float) -> datetime | None:
+    """Unix timestamps in seconds or milliseconds."""
+    if seconds > 1e11:
+        seconds /= 1000.0
+    try:
+        parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return parsed if 1990 <= parsed.year <= 2100 else None
+
+
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def parse_date_string(text: str) -> datetime | None:
+    """ISO 8601 first (fast, exact), then dateutil for RFC 822 and friends."""
+    text = normalize_space(text)[:100]
+    if not text or not re.search(r"\d", text):
+        return None
+    if re.fullmatch(r"\d{10}(\d{3})?", text):
+        return parse_epoch(float(text))
+    candidate = text.replace(" UTC", "+00:00").replace("Z", "+00:00") if re.match(r"\d{4}-\d{2}-\d{2}", text) else text
+    candidate = _COMPACT_OFFSET.sub(r"\1:\2", candidate) if re.match(r"\d{4}-\d{2}-\d{2}[T ]", candidate) else candidate
+    try:
+        return datetime.fromisoformat(candidate)
+    except ValueError:
+        pass
+    try:
+        from dateutil import parser as date_parser
+
+        return date_parser.parse(text, fuzzy=False)
+    except (ValueError, OverflowError, TypeError, LookupError):
+        pass
+    match = re.search(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
+    if match:
+        try:
+            return datetime(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return None
+    return None
+
+
+def format_date(value: datetime) -> str:
+    """Timezone-aware ISO 8601, seconds precision."""
+    return value.replace(microsecond=0).isoformat()
+
+
+def page_date_candidates(tree: HtmlElement, metadata: PageMetadata) -> Iterator[Any]:
+    """Publication date candidates, most trustworthy first."""
+    for node in metadata.jsonld_articles:
+        for key in ("datePublished", "dateCreated"):
+            value = node.get(key)
+            if value:
+                yield value[0] if isinstance(value, list) and value else value
+    for key in DATE_META_KEYS[:-2]:
+        for value in metadata.meta.get(key, []):
+            yield value
+    for element in tree.xpath('//*[@itemprop="datePublished"] | //time[@pubdate] | //*[@property="article:published_time"]'):
+        yield element.get("datetime") or element.get("content") or element_text(element)
+    for element in tree.xpath("//article//time[@datetime] | //time[@datetime]")[:1]:
+        yield element.get("datetime")
+    for key in DATE_META_KEYS[-2:]:
+        for value in metadata.meta.get(key, []):
+            yield value
+
+
+def choose_date(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | None:
+    """First parseable page date; else the feed's date."""
+    for candidate in page_date_candidates(tree, metadata):
+        parsed = parse_date(candidate)
+        if parsed is not None:
+            return format_date(parsed)
+    parsed = parse_date(fallback.get("date"))
+    return format_date(parsed) if parsed else None
+
+
+# --------------------------------------------------------------------------- authors
+
+AUTHOR_META_KEYS = (
+    "author",
+    "article:author",
+    "dc.creator",
+    "dcterms.creator",
+    "parsely-author",
+    "sailthru.author",
+    "byl",
+    "cxenseparse:author",
+    "twitter:data1",
+)
+BYLINE_PREFIX = re.compile(
+    r"^(?:(?:written|reported|text|story|words|photos?|edited)\s+)?(?:by|von|par|door|di|por|de|af|av|przez|od|tekst|autor(?:in)?|author|text|redaktion)\s*[:\-]?\s+",
+    re.I,
+)
+AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|\||&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bog\b|\ben\b|\bi\b|\boch\b|\bja\b|\bsowie\b)\s*", re.I)
+NOT_A_NAME = re.compile(r"(https?:|www\.|@|\d{3,}|^\W*$)", re.I)
+
+
+def split_author_names(raw: str) -> list[str]:
+    """"By A and B, C" -> ["A", "B", "C"]; drop URLs, handles and dates."""
+    text = clean_html_text(raw)
+    if not text or len(text) > 400:
+        return []
+    text = BYLINE_PREFIX.sub("", text)
+    names: list[str] = []
+    for part in AUTHOR_SPLIT.split(text):
+        part = BYLINE_PREFIX.sub("", part.strip(" .:-–—·|/"))
+        if not part or NOT_A_NAME.search(part) or len(part) > MAX_AUTHOR_CHARS or len(part.split()) > 6:
+            continue
+        names.append(part)
+    return names
+
+
+def jsonld_author_names(node: Mapping[str, Any], metadata: PageMetadata) -> list[str]:
+    """Author names from an article node: strings, Person/Organization objects, @id refs."""
+    value = resolve_jsonld_ref(node.get("author") or node.get("creator"), metadata)
+    items = value if isinstance(value, list) else [value]
+    names: list[str] = []
+    for item in items:
+        item = resolve_jsonld_ref(item, metadata)
+        if isinstance(item, str):
+            names.extend(split_author_names(item))
+        elif isinstance(item, dict):
+            name = item.get("name")
+            if isinstance(name, list):
+                name = " ".join(str(n) for n in name)
+            if not name and (item.get("givenName") or item.get("familyName")):
+                name = f"{item.get('givenName', '')} {item.get('familyName', '')}"
+            if isinstance(name, str):
+                names.extend(split_author_names(name))
+    return names
+
+
+BYLINE_XPATH = (
+    '//*[@itemprop="author"]//*[@itemprop="name"]'
+    ' | //*[@itemprop="author" and not(.//*[@itemprop="name"])]'
+    ' | //a[@rel="author"]'
+    ' | //*[contains(concat(" ", normalize-space(@class), " "), " author-name ")]'
+    ' | //*[contains(concat(" ", normalize-space(@class), " "), " byline__name ")]'
+    ' | //*[contains(concat(" ", normalize-space(@class), " "), " byline ")]'
+)
+
+
+def byline_author_names(tree: HtmlElement) -> list[str]:
+    """Names from visible bylines (itemprop=author, rel=author, .byline)."""
+    names: list[str] = []
+    try:
+        elements = tree.xpath(BYLINE_XPATH)
+    except etree.XPathError:
+        return names
+    for element in elements[:10]:
+        text = element.get("content") or element_text(element)
+        names.extend(split_author_names(text))
+    return names
+
+
+def finalize_authors(names: Iterable[str], site_keys: set[str]) -> list[str]:
+    """Deduplicate (case/space-insensitive) and drop entries that merely name the site."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for name in names:
+        name = normalize_space(name)
+        key = squash(name)
+        if not key or key in seen or is_site_name(name, site_keys):
+            continue
+        seen.add(key)
+        result.append(name)
+    return result[:MAX_AUTHORS]
+
+
+def choose_authors(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str, Any]) -> list[str]:
+    """First source that yields names: JSON-LD, meta tags, bylines, then the feed."""
+    site_keys = site_name_keys(metadata)
+    sources: list[list[str]] = []
+    for node in metadata.jsonld_articles[:1]:
+        sources.append(jsonld_author_names(node, metadata))
+    for key in AUTHOR_META_KEYS:
+        values = metadata.meta.get(key, [])
+        sources.append([name for value in values for name in split_author_names(value)])
+    sources.append(byline_author_names(tree))
+    feed_authors = fallback.get("authors") or []
+    if isinstance(feed_authors, str):
+        feed_authors = [feed_authors]
+    sources.append([name for value in feed_authors for name in split_author_names(str(value))])
+    for names in sources:
+        authors = finalize_authors(names, site_keys)
+        if authors:
+            return authors
+    return []
+
+
+# --------------------------------------------------------------------------- language
+
+LANGUAGE_CODE = re.compile(r"^([a-zA-Z]{2})(?:[-_].*)?$")
+
+
+def choose_language(metadata: PageMetadata) -> str | None:
+    """ISO 639-1 from <html lang>, content-language, og:locale or JSON-LD inLanguage."""
+    candidates = [metadata.lang_attr]
+    candidates += metadata.meta.get("content-language", [])
+    candidates += metadata.meta.get("og:locale", [])
+    candidates += [n.get("inLanguage") for n in metadata.jsonld_articles[:1] if isinstance(n.get("inLanguage"), str)]
+    candidates += metadata.meta.get("language", []) + metadata.meta.get("dc.language", [])
+    for candidate in candidates:
+        match = LANGUAGE_CODE.match((candidate or "").strip().split(",")[0])
+        if match:
+            return match[1].lower()
+    return None
+
+
+# --------------------------------------------------------------------------- body
+
+TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "include_comments": False,
+    "include_tables": True,
+    "favor_precision": False,
+    "favor_recall": True,
+    "fast": True,
+}
+PRUNE_BOILERPLATE = True
+
+
+BOILERPLATE_ATTR = re.compile(
+    r"(?:^|[\s_-])(?:comments?(?!ary)|disqus|commentlist|respond|reply|replies|newsletters?|subscri(?:be|ption)|signup|sign-up"
+    r"|related|recommend(?:ed|ations?)?|promo(?:tion)?s?|sponsor(?:ed)?|outbrain|taboola|cookies?|consent|gdpr"
+    r"|author-?bio|author-?box|author-?info|about-?the-?author|bio-?box|share|sharing|social|sidebar"
+    r"|read-?more|more-?stories|also-?read|most-?(?:read|popular|viewed)|popular|trending|teaser-?list|paywall|donat(?:e|ion))",
+    re.I,
+)
+PROTECTED_TAGS = {"html", "body", "main", "article"}
+
+
+def prune_boilerplate(tree: HtmlElement) -> int:
+    """Remove comment sections, newsletter/promo boxes, related links, share bars, author bios.
+
+    They often carry sanctions vocabulary that is not the story's ("comments on export
+    controls...") and would raise false alerts. An element is spared when it holds a
+    large share of the page's paragraph text: a class like "has-sidebar" on the main
+    wrapper must not cost us the article.
+    """
+    total = paragraph_text_length(tree) or 1
+    doomed: list[HtmlElement] = []
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element.tag in PROTECTED_TAGS:
+            continue
+        marker = f"{element.get('class') or ''} {element.get('id') or ''}"
+        if len(marker) < 4 or not BOILERPLATE_ATTR.search(marker):
+            continue
+        if element.get("itemprop") == "articleBody" or paragraph_text_length(element) > 0.4 * total:
+            continue
+        doomed.append(element)
+    for element in doomed:
+        if element.getparent() is not None:
+            element.drop_tree()
+    return len(doomed)
+
+
+def paragraph_text_length(element: etree._Element) -> int:
+    """Characters of text in <p> elements below element (a cheap 'how much article is here')."""
+    return sum(len(p.text_content()) for p in element.iter("p"))
+
+
+def extract_body(tree: HtmlElement, url: str | None) -> str:
+    """Main text via Trafilatura (it copies the tree, so ours stays intact)."""
+    from trafilatura import bare_extraction
+
+    if PRUNE_BOILERPLATE:
+        prune_boilerplate(tree)
+    try:
+        document = bare_extraction(tree, url=url, with_metadata=False, **TRAFILATURA_OPTIONS)
+    except Exception as error:  # trafilatura on hostile markup: degrade to no text
+        LOGGER.debug("trafilatura failed on %s: %s", url, error)
+        return ""
+    if document is None:
+        return ""
+    text = getattr(document, "text", None) or ""
+    return normalize_paragraphs(text)
+
+
+def normalize_paragraphs(text: str) -> str:
+    """One paragraph per line, inner whitespace collapsed, empty lines dropped."""
+    lines = (normalize_space(line) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def extract_article(
+    html: str | bytes, url: str | None = None, fallback: Mapping[str, Any] | None = None
+) -> ExtractedArticle:
+    """Extract one page; page metadata first, `fallback` (feed/sitemap data) where it is silent."""
+    fallback = fallback or {}
+    try:
+        text = decode_html(html if isinstance(html, (bytes, str)) else b"")
+        tree = parse_html(text)
+    except Exception as error:  # pragma: no cover - decode/parse are already defensive
+        LOGGER.debug("could not parse %s: %s", url, error)
+        tree = None
+    if tree is None:
+        return article_from_fallback(fallback)
+    try:
+        metadata = read_page_metadata(tree, url)
+        title = choose_title(metadata, fallback)
+        published = choose_date(tree, metadata, fallback)
+        authors = choose_authors(tree, metadata, fallback)
+        language = choose_language(metadata)
+    except Exception as error:  # metadata must never cost us the body
+        LOGGER.debug("metadata extraction failed on %s: %s", url, error)
+        fallback_article = article_from_fallback(fallback)
+        title, published, authors, language = (
+            fallback_article.title,
+            fallback_article.date,
+            fallback_article.authors,
+            None,
+        )
+    body = extract_body(tree, url)
+    return ExtractedArticle(title=title, date=published, authors=authors, language=language, text=body)
+
+
+def article_from_fallback(fallback: Mapping[str, Any]) -> ExtractedArticle:
+    """An article from feed metadata alone, for pages that cannot be parsed at all."""
+    title = clean_html_text(str(fallback.get("title") or ""))[:MAX_TITLE_CHARS] or None
+    parsed = parse_date(fallback.get("date"))
+    raw_authors = fallback.get("authors") or []
+    if isinstance(raw_authors, str):
+        raw_authors = [raw_authors]
+    authors = finalize_authors((n for value in raw_authors for n in split_author_names(str(value))), set())
+    return ExtractedArticle(
+        title=title, date=format_date(parsed) if parsed else None, authors=authors, language=None, text=""
+    )
