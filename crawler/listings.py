@@ -61,13 +61,22 @@ def parse_xml(body: bytes) -> etree._Element:
     head = body[:4096].lower()
     if b"<!entity" in head or (b"<!doctype" in head and b"[" in head.split(b"<!doctype", 1)[1][:2048]):
         raise ListingError("XML with an internal DTD or entity declarations is refused")
+    parser = _parser()
     try:
-        root = etree.fromstring(body, parser=_parser())
+        root = etree.fromstring(body, parser=parser)
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise ListingError(f"malformed XML: {exc}") from None
     if root is None:
         raise ListingError("empty or unreadable XML")
+    errors = [e for e in parser.error_log if e.level >= etree.ErrorLevels.ERROR]
+    if errors:  # recovered: usable entries are kept, the fault is still reported
+        root.set("{urn:newsradar}malformed", f"line {errors[0].line}: {errors[0].message}")
     return root
+
+
+def malformation(root: etree._Element) -> str | None:
+    """The first XML error a recovered listing had, if any."""
+    return root.get("{urn:newsradar}malformed")
 
 
 def _local(tag: object) -> str:
@@ -160,6 +169,9 @@ def parse_feed(body: bytes, base_url: str) -> list[Entry]:
             ))
     else:
         raise ListingError(f"not a feed (root element <{_local(root.tag) or '?'}>)")
+    problem = malformation(root)
+    if problem and not entries:
+        raise ListingError(f"malformed XML: {problem}")
     return entries[:MAX_ENTRIES]
 
 
@@ -187,6 +199,9 @@ def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
             result.entries.append(Entry(url=urljoin(base_url, loc), title=title, published=published))
     else:
         raise ListingError(f"not a sitemap (root element <{kind or '?'}>)")
+    problem = malformation(root)
+    if problem and not (result.entries or result.sitemaps):
+        raise ListingError(f"malformed XML: {problem}")
     result.entries = result.entries[:MAX_ENTRIES]
     result.sitemaps = result.sitemaps[:MAX_ENTRIES]
     return result

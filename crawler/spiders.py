@@ -52,7 +52,8 @@ class NewsSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.plan = plan
         self.hosts = {s.name: allowed_hosts(s.urls) for s in plan.sources}
-        self.scheduled: set[str] = set()  # canonical article URLs requested in this run
+        # canonical article URL requested in this run -> what feeds/sitemaps said about it
+        self.entry_meta: dict[str, dict[str, Any]] = {}
         self.link_extractor = LinkExtractor(tags=("a", "area"), attrs=("href",), unique=True,
                                             deny_extensions=[])
 
@@ -96,16 +97,21 @@ class NewsSpider(scrapy.Spider):
                 yield from self._source_event(source, skipped=1, event="not-a-page", url=url)
                 continue
             canonical = canonicalize(url)
-            if canonical in self.plan.known_urls or canonical in self.scheduled:
+            if canonical in self.plan.known_urls:
+                yield from self._source_event(source, skipped=1)
+                continue
+            if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
+                for key, value in entry.meta().items():
+                    self.entry_meta[canonical].setdefault(key, value)
                 yield from self._source_event(source, skipped=1)
                 continue
             if via == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
                 yield from self._source_event(source, skipped=1, event="too-old", url=url)
                 continue
-            self.scheduled.add(canonical)
+            self.entry_meta[canonical] = entry.meta()
             yield scrapy.Request(
                 url, callback=self.parse_article, errback=self.article_failed,
-                meta=self._meta(source, "article", via=via, canonical=canonical, entry=entry.meta()),
+                meta=self._meta(source, "article", via=via, canonical=canonical),
             )
 
     # -- callbacks --------------------------------------------------------------------
@@ -182,7 +188,7 @@ class NewsSpider(scrapy.Spider):
         yield PageFetched(
             url=final, fetched_url=response.url, requested_url=requested, source=source,
             discovered_via=meta.get("via", "feed"), status=response.status, content_type=ctype,
-            encoding=response.encoding, html=response.text, feed_meta=meta.get("entry") or {},
+            encoding=response.encoding, html=response.text, feed_meta=self.entry_meta.get(meta["canonical"], {}),
         )
         yield from self._source_event(source, fetched=1)
 
@@ -201,7 +207,7 @@ class NewsSpider(scrapy.Spider):
             yield from self._source_event(source, skipped=1, event="refused", url=request.url,
                                           detail=str(failure.value))
             return
-        self.scheduled.discard(request.meta.get("canonical", ""))
+        self.entry_meta.pop(request.meta.get("canonical", ""), None)  # may be retried on a later run
         yield from self._source_event(source, errors=1, event="article-error", url=request.url,
                                       detail=describe_failure(failure))
 
@@ -213,21 +219,22 @@ class NewsSpider(scrapy.Spider):
 
 
 def describe_failure(failure: Failure) -> str:
-    """One line a user understands: 'HTTP 500', 'DNS lookup failed', 'timed out after 30 s'..."""
+    """One line a user understands: 'HTTP 500', 'DNS lookup failed', 'connection refused'...
+
+    Matched on class names because Twisted and Scrapy (2.19 wraps them) both name them.
+    """
     from scrapy.spidermiddlewares.httperror import HttpError
-    from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 
     exc = failure.value
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status}"
-    if isinstance(exc, DNSLookupError):
-        return "DNS lookup failed"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
-        return "timed out"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if "maxsize" in text.lower() or "max size" in text.lower() or "warnsize" in text.lower():
+    names = " ".join(cls.__name__ for cls in type(exc).__mro__).lower()
+    text = " ".join(str(exc).split())
+    for needle, said in (("dnslookup", "DNS lookup failed"), ("connectionrefused", "connection refused"),
+                         ("timeout", "timed out"), ("timedout", "timed out")):
+        if needle in names:
+            return said
+    if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower() and "size" in text:
         return "page larger than max_page_bytes"
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 

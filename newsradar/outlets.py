@@ -43,6 +43,13 @@ class LoggedRequest:
 Handler = Callable[["OutletRequestHandler"], None]
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up early (timeouts, size limits) are expected here."""
+
+
 class OutletServer:
     """Serve routes on 127.0.0.1 from a background thread; use as a context manager."""
 
@@ -51,8 +58,7 @@ class OutletServer:
         self.routes: dict[str, Route | Handler] = dict(routes or {})
         self.log: list[LoggedRequest] = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), OutletRequestHandler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietHTTPServer((host, port), OutletRequestHandler)
         self.httpd.outlets = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="outlet-server", daemon=True)
         self.last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
