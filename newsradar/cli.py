@@ -92,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    err = Console(stderr=True)
     setup_logging(args.verbose, quiet=args.command not in ("run", "crawl", "deliver"))
     from newsradar import commands
 
@@ -100,14 +99,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args, console) or 0)
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
+        fail(str(exc))
         return EXIT_CONFIG
     except StoreError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        fail(f"error: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        fail("interrupted")
         return 130
+
+
+def fail(message: str) -> None:
+    """One unwrapped line on stderr, whatever the terminal width: scripts grep it."""
+    sys.stderr.write(" ".join(message.splitlines()) + "\n")
+    sys.stderr.flush()
 
 
 def load(args: argparse.Namespace) -> Config:

@@ -1,0 +1,5 @@
+import sys
+
+from newsradar.cli import main
+
+sys.exit(main())
