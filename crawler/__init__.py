@@ -44,10 +44,22 @@ class CrawlProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self.popen.wait(timeout)
 
-    def stop(self) -> None:
-        """SIGTERM lets Scrapy close the spider and the pipeline flush what it has."""
-        if self.running():
-            self.popen.terminate()
+    def stop(self, grace: float = 5.0) -> int:
+        """SIGTERM lets Scrapy close the spider and the pipeline flush what it has; a second
+        SIGTERM (Scrapy's "force") and then SIGKILL bound the wait. Pages not yet committed
+        are simply fetched again next run."""
+        for attempt in range(3):
+            if not self.running():
+                break
+            if attempt < 2:
+                self.popen.terminate()
+            else:
+                self.popen.kill()
+            try:
+                self.popen.wait(grace if attempt == 0 else 2.0)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.popen.wait()
 
 
 def start_crawl(config: Config, sources: Sequence[Source], *, log_file: str | None = None) -> CrawlProcess:

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,13 +75,19 @@ class RunReport:
 
 def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, send_alerts: bool = True,
                  on_progress: Callable[[Database, RunReport], None] | None = None,
-                 crawl_log: str | None = None) -> RunReport:
-    """discover -> fetch -> extract -> tag -> score -> alert, for the given sources."""
+                 crawl_log: str | None = None, stop: threading.Event | None = None) -> RunReport:
+    """discover -> fetch -> extract -> tag -> score -> alert, for the given sources.
+
+    `stop` (the service's shutdown flag) ends the run early: the crawl child is asked to
+    stop, the current NLP batch commits, and what is left waits in the store for next time.
+    """
     started = time.monotonic()
     report = RunReport()
     child = crawler.start_crawl(config, sources, log_file=crawl_log)
     try:
         while child.running():
+            if stop is not None and stop.is_set():
+                break
             before = report.nlp.processed + report.nlp.failed
             nlp.process_pending(config, db, limit=config.detection.batch_size, report=report.nlp)
             if on_progress:
@@ -88,11 +95,14 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
             if report.nlp.processed + report.nlp.failed == before:
                 with contextlib.suppress(Exception):
                     child.wait(timeout=POLL_SECONDS)
-        report.crawl_exit = child.wait()
+        report.crawl_exit = child.stop() if stop is not None and stop.is_set() else child.wait()
     finally:
         child.stop()
-    nlp.process_pending(config, db, report=report.nlp)
     report.sources = crawler.read_summary(db, child.run_group)
+    if stop is not None and stop.is_set():
+        report.seconds = time.monotonic() - started
+        return report
+    nlp.process_pending(config, db, report=report.nlp)
     if on_progress:
         on_progress(db, report)
     if send_alerts:
