@@ -18,6 +18,8 @@ Design (why it looks like this):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import logging
 import os
 import random
@@ -27,7 +29,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,6 +37,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 logger = logging.getLogger("newsradar.service")
 
 HEARTBEAT_SECONDS = 30
+STOP_GRACE_SECONDS = 20
 MAX_BACKOFF_FACTOR = 8
 
 
@@ -44,6 +47,8 @@ class Service:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.stopping = threading.Event()
+        self.active = 0  # jobs running now; guarded by `idle`
+        self.idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
             executors={"polls": ThreadPoolExecutor(1), "upkeep": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -52,13 +57,36 @@ class Service:
 
     # -- jobs -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def job(self) -> Iterator[bool]:
+        """Counts running jobs so a stop can wait for them *before* shutting APScheduler down
+        (its shutdown holds the job-store lock that a finishing job may still need)."""
+        with self.idle:
+            if self.stopping.is_set():
+                yield False
+                return
+            self.active += 1
+        try:
+            yield True
+        finally:
+            with self.idle:
+                self.active -= 1
+                self.idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self.idle:
+            return self.idle.wait_for(lambda: self.active == 0, timeout)
+
     def poll_source(self, name: str) -> None:
         """discover -> fetch -> extract -> tag -> score -> alert for one source."""
+        with self.job() as go:
+            if go:
+                self._poll_source(name)
+
+    def _poll_source(self, name: str) -> None:
         from newsradar.pipeline import crawl_lock, run_pipeline
         from newsradar.store import open_db
 
-        if self.stopping.is_set():
-            return
         started = time.monotonic()
         source = self.config.source(name)
         db = open_db(self.config.storage.path)
@@ -70,10 +98,11 @@ class Service:
             runs = {r.source: r for r in report.sources}
             run = runs.get(name)
             logger.info(
-                "source=%s stage=poll status=%s new=%s analysed=%d alerts=%s duration=%.2f", name,
+                "source=%s stage=poll status=%s new=%s analysed=%d alerts=%d duration=%.2f", name,
                 run.status if run else "failed", run.new if run else 0, report.nlp.processed,
-                getattr(report.alerts, "raised", "-"), time.monotonic() - started)
-            self.after_poll(db, name)
+                len(getattr(report.alerts, "alerts", None) or ()), time.monotonic() - started)
+            if not self.stopping.is_set():
+                self.after_poll(db, name)
         except Exception:
             logger.exception("source=%s stage=poll status=error", name)
         finally:
@@ -103,16 +132,17 @@ class Service:
         import alerts
         from newsradar.store import open_db
 
-        if self.stopping.is_set():
-            return
-        db = open_db(self.config.storage.path)
-        try:
-            report = alerts.deliver_pending(self.config, db)
-            logger.info("stage=deliver %s", report)
-        except Exception:
-            logger.exception("stage=deliver status=error")
-        finally:
-            db.conn.close()
+        with self.job() as go:
+            if not go:
+                return
+            db = open_db(self.config.storage.path)
+            try:
+                report = alerts.deliver_pending(self.config, db)
+                logger.info("stage=deliver %s", report)
+            except Exception:
+                logger.exception("stage=deliver status=error")
+            finally:
+                db.conn.close()
 
     def maintain(self) -> None:
         """Checkpoint the WAL and prune the fetch log, so the file doesn't grow for months."""
@@ -191,13 +221,17 @@ class Service:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` shows where it is stuck
         self.schedule()
         self.scheduler.start()
         logger.info("event=started sources=%d db=%s pid=%d", len(self.config.sources), self.config.storage.path,
                     os.getpid())
         while not self.stopping.wait(1.0):
             pass
-        self.scheduler.shutdown(wait=True)  # running steps see `stopping` and wind down
+        self.scheduler.pause()
+        if not self.wait_idle(STOP_GRACE_SECONDS):  # running steps see `stopping` and wind down
+            logger.warning("event=stop-timeout detail=%r", "a job did not finish; exiting anyway")
+        self.scheduler.shutdown(wait=False)
         logger.info("event=stopped")
         return 0
 

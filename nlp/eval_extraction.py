@@ -11,7 +11,8 @@ Counting rules for fundus (documented because they change the figures):
 * a page counts for a field only when its gold value is present and non-empty
   (title non-empty, publishing_date not null, authors a non-empty list); pages without a
   gold value are reported separately (for authors: share of those where we also return none);
-* title: equal after NFKC, casefold and whitespace collapsing;
+* title: equal after NFKC, casefold and whitespace collapsing (invisible Cf characters
+  such as soft hyphens and zero-width spaces dropped);
 * date: same calendar day, read in the gold value's own UTC offset (a page stamped
   23:30+02:00 is that day even though it is the next-day-minus-one in UTC);
 * authors: equal as sets after the same normalisation as titles.
@@ -28,7 +29,7 @@ import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -241,8 +242,14 @@ def glob_escape(text: str) -> str:
 
 
 def normalize_label(text: str | None) -> str:
-    """Comparison form for titles and names: NFKC, casefold, single spaces."""
-    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+    """Comparison form for titles and names: NFKC, casefold, single spaces.
+
+    Invisible format characters (zero-width space, soft hyphen, word joiner: Unicode
+    category Cf) are dropped too: they are not part of what a reader sees.
+    """
+    text = unicodedata.normalize("NFKC", text or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.casefold().split())
 
 
 def same_day(gold: str, predicted: str | None) -> bool:

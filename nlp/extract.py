@@ -83,15 +83,23 @@ def read_truncated_gzip(data: bytes) -> bytes:
 
 
 def decode_html(data: bytes | str) -> str:
-    """Bytes to text honouring BOM, HTTP-equiv/meta charset, else detection.
+    """Bytes to text: BOM, then valid UTF-8, then the declared charset, else detection.
 
-    w3lib maps declared latin-1/ascii to windows-1252 as browsers do, which avoids
-    mojibake on the many pages that declare one and serve the other.
+    Bytes that decode as UTF-8 and contain multi-byte sequences are UTF-8 whatever the
+    page declares: no real windows-1252/latin-1 text forms such sequences by accident,
+    while pages re-encoded to UTF-8 by a CMS or proxy keep their stale `<meta charset>`.
+    w3lib handles the rest (BOM, http-equiv/meta charset, latin-1 read as windows-1252).
     """
     if isinstance(data, str):
         return data
-    from w3lib.encoding import html_to_unicode
+    from w3lib.encoding import html_to_unicode, read_bom
 
+    bom_encoding, _ = read_bom(data)
+    if bom_encoding is None and not data.isascii():
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     try:
         _, text = html_to_unicode(None, data, auto_detect_fun=detect_encoding)
         return text
@@ -156,11 +164,14 @@ def element_text(element: etree._Element) -> str:
     return normalize_space(" ".join(str(p) for p in parts))
 
 
+INVISIBLE_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+
+
 def clean_html_text(text: str | None) -> str:
-    """Metadata strings sometimes carry markup or entities; reduce them to plain text."""
+    """Metadata strings sometimes carry markup, entities or invisible characters; make plain text."""
     if not text:
         return ""
-    text = str(text)
+    text = INVISIBLE_CHARS.sub("", str(text))
     if "<" in text and ">" in text:
         text = re.sub(r"<[^>]{0,500}>", " ", text)
     if "&" in text:
@@ -339,6 +350,8 @@ def first_meta(metadata: PageMetadata, *keys: str) -> str | None:
 
 TITLE_SEPARATORS = re.compile(r"\s+(\||-|–|—|::|·|•|«|»|/|:)\s+")
 LOOSE_SEPARATORS = {"|", "::", "·", "•", "«", "»"}
+SITE_PREFIX = re.compile(r"^([^:|]{2,60}?)\s*:\s+")
+DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 
 
 def squash(text: str) -> str:
@@ -353,21 +366,28 @@ def site_name_keys(metadata: PageMetadata) -> set[str]:
         labels = metadata.host.split(".")
         keys.add(squash(metadata.host))
         if len(labels) >= 2:
-            keys.add(squash(".".join(labels[-2:])))
-            main_label = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) <= 2 else labels[-2]
-            keys.add(squash(main_label))
+            # "example.co.uk" / "people.com.cn": the name is the label before the public suffix
+            has_compound_suffix = len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) <= 2
+            registrable = labels[-3:] if has_compound_suffix else labels[-2:]
+            keys.add(squash(".".join(registrable)))
+            keys.add(squash(registrable[0]))
     keys.discard("")
     return keys
 
 
-def is_site_name(text: str, site_keys: set[str]) -> bool:
-    """True when text names the site (exact, or the domain label contained in it)."""
+def is_site_name(text: str, site_keys: set[str], loose: bool = False) -> bool:
+    """True when text names the site: exactly, or a short phrase containing its name.
+
+    `loose` (for title suffixes, which are short by nature) accepts any phrase of up to
+    five words containing the site's name, e.g. "Die Neue Südtiroler Tageszeitung".
+    """
     key = squash(text)
     if not key:
         return False
     if key in site_keys:
         return True
-    return any(len(site) >= 4 and (site in key or key in site) and len(key) <= len(site) + 12 for site in site_keys)
+    slack = 40 if loose and len(text.split()) <= 5 else 12
+    return any(len(site) >= 4 and (site in key or key in site) and len(key) <= len(site) + slack for site in site_keys)
 
 
 def strip_site_affixes(title: str, site_keys: set[str]) -> str:
@@ -379,19 +399,25 @@ def strip_site_affixes(title: str, site_keys: set[str]) -> str:
             break
         head, separator, tail = " ".join(parts[:-2]), parts[-2], parts[-1]
         first, rest = parts[0], " ".join(parts[2:])
-        if is_site_name(tail, site_keys) or (separator in LOOSE_SEPARATORS and len(tail.split()) <= 4 and len(head.split()) >= 3):
+        if (
+            is_site_name(tail, site_keys, loose=True)
+            or DATE_LIKE.fullmatch(tail)
+            or (separator in LOOSE_SEPARATORS and len(tail.split()) <= 4 and len(head.split()) >= 3)
+        ):
             title = head.strip()
             continue
         if is_site_name(first, site_keys) and len(rest.split()) >= 2:
             title = rest.strip()
             continue
         break
+    prefix = SITE_PREFIX.match(title)
+    if prefix and is_site_name(prefix[1], site_keys) and len(title[prefix.end() :].split()) >= 2:
+        title = title[prefix.end() :]
     return title
 
 
-def choose_title(metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | None:
-    """Headline: JSON-LD headline, og/twitter title, <h1>, <title>; site affixes stripped."""
-    site_keys = site_name_keys(metadata)
+def title_candidates(metadata: PageMetadata) -> list[str]:
+    """Headline candidates, best source first: JSON-LD, og/twitter/DC meta, <h1>, <title>."""
     candidates: list[str] = []
     for node in metadata.jsonld_articles[:1]:
         for key in ("headline", "name"):
@@ -406,10 +432,19 @@ def choose_title(metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | N
     candidates.extend(metadata.h1[:1])
     if metadata.html_title:
         candidates.append(metadata.html_title)
-    for candidate in candidates:
+    return candidates
+
+
+def choose_title(metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | None:
+    """Headline from page metadata with site affixes and topic kickers removed; else the feed title."""
+    site_keys = site_name_keys(metadata)
+    titles: list[str] = []
+    for candidate in title_candidates(metadata):
         title = strip_site_affixes(clean_html_text(candidate), site_keys)
         if title and not is_site_name(title, site_keys):
-            return title[:MAX_TITLE_CHARS]
+            titles.append(title[:MAX_TITLE_CHARS])
+    if titles:
+        return titles[0]
     feed_title = clean_html_text(str(fallback.get("title") or ""))
     return feed_title[:MAX_TITLE_CHARS] or None
 
@@ -478,6 +513,11 @@ def parse_epoch(seconds: float) -> datetime | None:
     return parsed if 1990 <= parsed.year <= 2100 else None
 
 
+TZ_ABBREVIATIONS = {
+    "UTC": 0, "GMT": 0, "Z": 0, "BST": 3600, "CET": 3600, "CEST": 7200, "EET": 7200, "EEST": 10800,
+    "EST": -18000, "EDT": -14400, "CST": -21600, "CDT": -18000, "MST": -25200, "MDT": -21600,
+    "PST": -28800, "PDT": -25200, "IST": 19800, "JST": 32400, "KST": 32400, "AEST": 36000, "AEDT": 39600,
+}  # fmt: skip
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
@@ -495,9 +535,13 @@ def parse_date_string(text: str) -> datetime | None:
     except ValueError:
         pass
     try:
+        import warnings
+
         from dateutil import parser as date_parser
 
-        return date_parser.parse(text, fuzzy=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown zone names: parsed naive, taken as UTC below
+            return date_parser.parse(text, fuzzy=False, tzinfos=TZ_ABBREVIATIONS)
     except (ValueError, OverflowError, TypeError, LookupError):
         pass
     match = re.search(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
@@ -539,8 +583,24 @@ def choose_date(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str
         parsed = parse_date(candidate)
         if parsed is not None:
             return format_date(parsed)
-    parsed = parse_date(fallback.get("date"))
+    parsed = parse_date(fallback.get("date")) or parse_date(guess_date(tree))
     return format_date(parsed) if parsed else None
+
+
+def guess_date(tree: HtmlElement) -> str | None:
+    """htmldate's heuristics (URL, visible dates...) for pages without date metadata.
+
+    Runs on a copy: htmldate cleans the tree it is given. Only reached when neither the
+    page metadata nor the feed has a date, so its cost is rare.
+    """
+    from copy import deepcopy
+
+    try:
+        from htmldate import find_date
+
+        return find_date(deepcopy(tree), original_date=True, extensive_search=False, outputformat="%Y-%m-%d %H:%M:%S")
+    except Exception:  # htmldate on odd markup: no date rather than a crash
+        return None
 
 
 # --------------------------------------------------------------------------- authors
@@ -561,6 +621,7 @@ BYLINE_PREFIX = re.compile(
     re.I,
 )
 AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|\||&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bog\b|\ben\b|\bi\b|\boch\b|\bja\b|\bsowie\b)\s*", re.I)
+PARENTHETICAL = re.compile(r"\([^()]{0,80}\)|\[[^\[\]]{0,80}\]")
 NOT_A_NAME = re.compile(r"(https?:|www\.|@|\d{3,}|^\W*$)", re.I)
 
 
@@ -571,6 +632,7 @@ def split_author_names(raw: str) -> list[str]:
         return []
     text = BYLINE_PREFIX.sub("", text)
     names: list[str] = []
+    text = PARENTHETICAL.sub(" ", text)
     for part in AUTHOR_SPLIT.split(text):
         part = BYLINE_PREFIX.sub("", part.strip(" .:-–—·|/"))
         if not part or NOT_A_NAME.search(part) or len(part) > MAX_AUTHOR_CHARS or len(part.split()) > 6:
@@ -622,39 +684,50 @@ def byline_author_names(tree: HtmlElement) -> list[str]:
     return names
 
 
-def finalize_authors(names: Iterable[str], site_keys: set[str]) -> list[str]:
-    """Deduplicate (case/space-insensitive) and drop entries that merely name the site."""
+def finalize_authors(names: Iterable[str]) -> list[str]:
+    """Deduplicate (case/space-insensitive), keeping first-seen order."""
     seen: set[str] = set()
     result: list[str] = []
     for name in names:
         name = normalize_space(name)
         key = squash(name)
-        if not key or key in seen or is_site_name(name, site_keys):
+        if not key or key in seen:
             continue
         seen.add(key)
         result.append(name)
     return result[:MAX_AUTHORS]
 
 
-def choose_authors(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str, Any]) -> list[str]:
-    """First source that yields names: JSON-LD, meta tags, bylines, then the feed."""
-    site_keys = site_name_keys(metadata)
-    sources: list[list[str]] = []
+def author_sources(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str, Any]) -> Iterator[list[str]]:
+    """Author name lists, most reliable source first (computed lazily: bylines cost an XPath)."""
     for node in metadata.jsonld_articles[:1]:
-        sources.append(jsonld_author_names(node, metadata))
+        yield jsonld_author_names(node, metadata)
     for key in AUTHOR_META_KEYS:
         values = metadata.meta.get(key, [])
-        sources.append([name for value in values for name in split_author_names(value)])
-    sources.append(byline_author_names(tree))
+        yield [name for value in values for name in split_author_names(value)]
+    yield byline_author_names(tree)
     feed_authors = fallback.get("authors") or []
     if isinstance(feed_authors, str):
         feed_authors = [feed_authors]
-    sources.append([name for value in feed_authors for name in split_author_names(str(value))])
-    for names in sources:
-        authors = finalize_authors(names, site_keys)
-        if authors:
+    yield [name for value in feed_authors for name in split_author_names(str(value))]
+
+
+def choose_authors(tree: HtmlElement, metadata: PageMetadata, fallback: Mapping[str, Any]) -> list[str]:
+    """First source naming a person; a source that only names the outlet is kept as a last resort.
+
+    Many sites put their own name in `<meta name=author>` while the byline names the
+    reporter; the reporter is what users want, the outlet is better than nothing.
+    """
+    site_keys = site_name_keys(metadata)
+    outlet_only: list[str] = []
+    for names in author_sources(tree, metadata, fallback):
+        authors = finalize_authors(names)
+        if not authors:
+            continue
+        if not all(is_site_name(name, site_keys) for name in authors):
             return authors
-    return []
+        outlet_only = outlet_only or authors
+    return outlet_only
 
 
 # --------------------------------------------------------------------------- language
@@ -793,7 +866,7 @@ def article_from_fallback(fallback: Mapping[str, Any]) -> ExtractedArticle:
     raw_authors = fallback.get("authors") or []
     if isinstance(raw_authors, str):
         raw_authors = [raw_authors]
-    authors = finalize_authors((n for value in raw_authors for n in split_author_names(str(value))), set())
+    authors = finalize_authors(n for value in raw_authors for n in split_author_names(str(value)))
     return ExtractedArticle(
         title=title, date=format_date(parsed) if parsed else None, authors=authors, language=None, text=""
     )

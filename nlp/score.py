@@ -1,0 +1,217 @@
+"""Article score from sentence-level evidence.
+
+A sentence is evidence when it carries an evasion/loophole cue *and* a restriction term sits
+in the same or an adjacent sentence (the headline counts as adjacent to the lead). Its weight
+is the cue strength times the restriction strength, discounted for negation/denial,
+compliance/legality, non-sanctions loophole contexts (tax, games, hacking), history and
+hypothetical framing, and for the absence of an actor; the headline and lead count more.
+The article score is a noisy-OR over the best few sentences, damped when the article as a
+whole is a denial ("found no evidence", "rarely used in practice").
+
+The numbers are deliberately few and coarse: they were set on a small dev corpus and must
+carry over to other outlets' wording, so each one encodes a linguistic reason, not a fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nlp.tagger import Hit, Sentence, Tagged
+
+#: Scale of one sentence's evidence: a single strong body sentence alone stays near 0.5,
+#: so an alert needs either the headline or corroboration from a second sentence.
+SENTENCE_SCALE = 0.6
+HEADLINE_BOOST = 1.3
+LEAD_BOOST = 1.12
+LEAD_SENTENCES = 2
+ADJACENT_RESTRICTION = 0.7
+SECOND_CUE_BONUS = 0.3
+TOP_K = 4
+NO_ACTOR = 0.8
+NEGATION_DAMP = 0.75     # multiplier 1 - 0.75 * weight of the strongest negation cue
+COMPLIANCE_DAMP = 0.5
+BENIGN_DAMP = 0.75
+HISTORY_DAMP = 0.6
+HEDGE_DAMP = 0.3
+DENIAL_PER_SENTENCE = 0.22
+DENIAL_FLOOR = 0.3
+#: Articles whose only restriction words are generic ("ban", "rules", "tariff") are off-topic
+#: loopholes (airline fares, app stores); without any sanctions/export-control term the score halves.
+OFF_TOPIC_DAMP = 0.5
+STRONG_RESTRICTION = 0.8
+#: NER only runs on sentences whose preliminary weight reaches this (and on the headline).
+NER_MIN_WEIGHT = 0.02
+NER_MAX_SENTENCES = 8
+
+ACTOR_LABELS = frozenset({"ORG", "PERSON", "NORP", "GPE"})
+
+
+@dataclass
+class SentenceScore:
+    """Evidence weight of one sentence and the terms behind it."""
+
+    sentence: Sentence
+    weight: float
+    restriction_terms: list[str]
+    evasion_cues: list[str]
+    negation_cues: list[str]
+    negated: bool
+    denial: bool = False
+
+
+@dataclass
+class ArticleScore:
+    """Score plus the sentences that made it, best first."""
+
+    score: float
+    evidence: list[SentenceScore] = field(default_factory=list)
+    denial_sentences: int = 0
+
+
+def _names(hits: list[Hit]) -> list[str]:
+    """Matched surface text for reports: overlapping matches collapse to the longest span,
+    case-insensitively deduplicated, in text order."""
+    kept: list[Hit] = []
+    for h in sorted(hits, key=lambda h: (-(h.end - h.start), -h.weight, h.start)):
+        if any(h.start < o.end and o.start < h.end for o in kept):
+            continue
+        kept.append(h)
+    seen: dict[str, str] = {}
+    for h in sorted(kept, key=lambda h: h.start):
+        name = h.text or h.phrase
+        seen.setdefault(name.lower(), name)
+    return list(seen.values())
+
+
+def _max(hits: list[Hit]) -> float:
+    return max((h.weight for h in hits), default=0.0)
+
+
+def _distinct_cues(hits: list[Hit]) -> list[Hit]:
+    """Cue hits with overlapping token spans collapsed to the strongest one."""
+    out: list[Hit] = []
+    for h in sorted(hits, key=lambda h: -h.weight):
+        if any(h.start < o.end and o.start < h.end for o in out):
+            continue
+        out.append(h)
+    return out
+
+
+def _restriction(sent: Sentence) -> list[Hit]:
+    return sent.of("restriction_terms") + sent.of("weak_restriction_terms")
+
+
+def _neighbours(sentences: list[Sentence], i: int) -> list[Sentence]:
+    """Adjacent sentences; the headline (index -1) neighbours the first two body sentences."""
+    sent = sentences[i]
+    out: list[Sentence] = []
+    if sent.index == -1:
+        out = [s for s in sentences if 0 <= s.index < LEAD_SENTENCES]
+    else:
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(sentences) and sentences[j].index >= 0:
+                out.append(sentences[j])
+        if sent.index == 0:
+            out += [s for s in sentences if s.index == -1]
+    return out
+
+
+def _has_actor(sent: Sentence) -> bool:
+    return bool(sent.orgs or sent.countries or sent.of("actor_cues") or (sent.ner_labels & ACTOR_LABELS))
+
+
+def score_sentence(sentences: list[Sentence], i: int) -> SentenceScore:
+    """Evidence weight of sentence i (0 when it has no cue or no restriction term nearby)."""
+    sent = sentences[i]
+    cues = _distinct_cues(sent.of("evasion_cues"))
+    restr_same = _restriction(sent)
+    negs = sent.of("negation_cues")
+    neg_names = _names(negs)
+    result = SentenceScore(sent, 0.0, _names(restr_same), _names(cues), neg_names, bool(negs))
+    if not cues:
+        return result
+    strengths = sorted((h.weight for h in cues), reverse=True)
+    cue = min(1.0, strengths[0] + SECOND_CUE_BONUS * (strengths[1] if len(strengths) > 1 else 0.0))
+
+    r_same = _max(restr_same)
+    r_adj = 0.0
+    adj_terms: list[str] = []
+    for other in _neighbours(sentences, i):
+        hits = _restriction(other)
+        if not hits:
+            continue
+        strength = _max(hits) * ADJACENT_RESTRICTION
+        comp = other.of("compliance_cues")
+        if comp:  # "...complies with export controls": the restriction context is compliance
+            strength *= 1.0 - COMPLIANCE_DAMP * _max(comp)
+        if strength > r_adj:
+            r_adj = strength
+            adj_terms = _names(hits)
+    r = max(r_same, r_adj)
+    if r <= 0.0:
+        return result
+    if not result.restriction_terms:
+        result.restriction_terms = adj_terms
+
+    w = cue * r
+    if negs:
+        w *= 1.0 - NEGATION_DAMP * _max(negs)
+    comp = sent.of("compliance_cues")
+    if comp:
+        w *= 1.0 - COMPLIANCE_DAMP * _max(comp)
+    benign = sent.of("benign_contexts")
+    if benign:
+        damp = BENIGN_DAMP if r_same < 0.9 else BENIGN_DAMP / 2.5
+        w *= 1.0 - damp * _max(benign)
+    if sent.of("history_cues"):
+        w *= 1.0 - HISTORY_DAMP
+    if sent.of("hedge_cues"):
+        w *= 1.0 - HEDGE_DAMP
+    if not _has_actor(sent):
+        w *= NO_ACTOR
+    if sent.index == -1:
+        w *= HEADLINE_BOOST
+    elif sent.index < LEAD_SENTENCES:
+        w *= LEAD_BOOST
+    result.weight = min(1.0, SENTENCE_SCALE * w)
+    return result
+
+
+def _is_denial(sentences: list[Sentence], i: int) -> bool:
+    """A denial sentence that talks about the topic (cue or restriction here or next door)."""
+    sent = sentences[i]
+    if not sent.of("denial_cues"):
+        return False
+    window = [sent, *_neighbours(sentences, i)]
+    return any(s.of("evasion_cues") or _restriction(s) for s in window)
+
+
+def score_article(tagged: Tagged) -> ArticleScore:
+    """Noisy-OR of the best sentences, damped for denial-shaped articles."""
+    sents = tagged.sentences
+    scored = [score_sentence(sents, i) for i in range(len(sents))]
+    denials = 0
+    for i, sc in enumerate(scored):
+        if _is_denial(sents, i):
+            sc.denial = True
+            denials += 1 if sents[i].index != -1 else 2
+    evidence = sorted((s for s in scored if s.weight > 0), key=lambda s: -s.weight)
+    remaining = 1.0
+    for s in evidence[:TOP_K]:
+        remaining *= 1.0 - s.weight
+    score = 1.0 - remaining
+    if denials:
+        score *= max(DENIAL_FLOOR, 1.0 - DENIAL_PER_SENTENCE * denials)
+    if not any(h.weight >= STRONG_RESTRICTION for s in sents for h in s.of("restriction_terms")):
+        score *= OFF_TOPIC_DAMP
+    return ArticleScore(score=round(min(1.0, max(0.0, score)), 4), evidence=evidence, denial_sentences=denials)
+
+
+def ner_candidates(tagged: Tagged) -> list[Sentence]:
+    """Sentences worth statistical NER: the headline and the strongest preliminary evidence."""
+    sents = tagged.sentences
+    prelim = [(score_sentence(sents, i).weight, i) for i in range(len(sents))]
+    chosen = [sents[i] for w, i in sorted(prelim, reverse=True)[:NER_MAX_SENTENCES] if w >= NER_MIN_WEIGHT]
+    head = [s for s in sents if s.index == -1]
+    out = head + [s for s in chosen if s.index != -1]
+    return out

@@ -1,0 +1,634 @@
+"""spaCy tagging: one lazily loaded pipeline per process, a cheap lemma/phrase pass over the
+whole text, and statistical NER only on the few sentences that can change the score.
+
+Why this shape: NER is ~90% of spaCy's CPU when run over whole articles, and the
+tagger+tok2vec needed by spaCy's rule lemmatizer cost as much again. Instead the cheap pass
+lemmatizes with the model's own lemma tables *without* POS (every token gets the first
+verb/noun/adjective analysis that exists in the tables, cached per word form), so watch-list
+phrases written in any inflection match "evaded", "evading", "sanctions". Only the headline
+and the candidate evidence sentences go through the ``ner`` component.
+
+Nothing in this module imports spaCy at import time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from nlp.terms import GAZETTEER_KEYS, PHRASE_LIST_DEFAULTS, Phrase, Watchlists
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+#: Components the loaded pipeline keeps: ``ner`` (its own embedding layer, no tok2vec
+#: listener) and ``lemmatizer`` (only for its lookup tables; never run as a pipe).
+KEEP_COMPONENTS: tuple[str, ...] = ("lemmatizer", "ner")
+
+_PIPELINES: dict[str, "Language"] = {}
+_PIPELINE_LOCK = threading.Lock()
+_LOAD_COUNT: dict[str, int] = {}
+
+
+def get_pipeline(name: str) -> "Language":
+    """The spaCy pipeline for ``name``, loaded once per process with only the components we use."""
+    nlp = _PIPELINES.get(name)
+    if nlp is not None:
+        return nlp
+    with _PIPELINE_LOCK:
+        nlp = _PIPELINES.get(name)
+        if nlp is None:
+            import spacy
+
+            meta_names = _component_names(name)
+            exclude = [c for c in meta_names if c not in KEEP_COMPONENTS]
+            nlp = spacy.load(name, exclude=exclude)
+            _PIPELINES[name] = nlp
+            _LOAD_COUNT[name] = _LOAD_COUNT.get(name, 0) + 1
+    return nlp
+
+
+def _component_names(name: str) -> list[str]:
+    """Component names declared by an installed pipeline package, without loading its weights."""
+    import spacy
+
+    try:
+        path = spacy.util.get_package_path(name)
+        meta = spacy.util.load_meta(next(path.glob("*/meta.json"), path / "meta.json"))
+        comps = list(meta.get("components", [])) or list(meta.get("pipeline", []))
+        if comps:
+            return comps
+    except Exception:  # noqa: BLE001 - fall back to the usual en_core_web_* layout
+        pass
+    return ["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner"]
+
+
+def load_count(name: str) -> int:
+    """How many times ``name`` was loaded in this process (tests check it stays 1)."""
+    return _LOAD_COUNT.get(name, 0)
+
+
+# --------------------------------------------------------------------------------------
+# POS-free lemmatizer
+# --------------------------------------------------------------------------------------
+
+_SPECIAL_LEMMAS = {"n't": "not", "nt": "not", "'s": "'s", "’s": "'s", "ca": "can", "wo": "will", "licence": "licence"}
+_VOWELS = set("aeiou")
+
+
+class LemmaTable:
+    """Deterministic lemmas from the model's rule tables without a POS tagger.
+
+    Pattern phrases and article text both go through this function, so they agree by
+    construction; the verb -> noun -> adjective order maps inflected verbs ("evaded") to
+    their base and plural nouns ("controls") to the singular.
+    """
+
+    def __init__(self, nlp: "Language") -> None:
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        self._stop = STOP_WORDS
+        self._rules: dict[str, list[list[str]]] = {}
+        self._index: dict[str, Any] = {}
+        self._exc: dict[str, Any] = {}
+        if "lemmatizer" in nlp.component_names:
+            lookups = nlp.get_pipe("lemmatizer").lookups
+            tables = set(lookups.tables)
+            for pos in ("verb", "noun", "adj"):
+                if "lemma_rules" in tables:
+                    self._rules[pos] = list(lookups.get_table("lemma_rules").get(pos, []))
+                if "lemma_index" in tables:
+                    self._index[pos] = set(lookups.get_table("lemma_index").get(pos, []))
+                if "lemma_exc" in tables:
+                    self._exc[pos] = dict(lookups.get_table("lemma_exc").get(pos, {}))
+        self._cache: dict[str, str] = {}
+
+    def _in_index(self, form: str) -> bool:
+        return any(form in idx for idx in self._index.values())
+
+    def lemma(self, lower: str) -> str:
+        """Lemma of a lower-cased word form (cached)."""
+        hit = self._cache.get(lower)
+        if hit is not None:
+            return hit
+        out = self._compute(lower)
+        self._cache[lower] = out
+        return out
+
+    def _compute(self, w: str) -> str:
+        if w in _SPECIAL_LEMMAS:
+            return _SPECIAL_LEMMAS[w]
+        if not w.isalpha():
+            return w
+        for pos in ("verb", "noun", "adj"):
+            exc = self._exc.get(pos, {}).get(w)
+            if exc:
+                return exc[0]
+        if w in self._stop or len(w) <= 3:
+            return w
+        known = self._in_index(w)
+        # a word that is itself a lemma ("thing", "process") only yields to a derived form
+        # of 4+ letters ("chips" -> "chip", "importing" -> "import"), never to "the"
+        min_len = 4 if known else 3
+        oov: list[str] = []
+        for pos in ("verb", "noun", "adj"):
+            index = self._index.get(pos, set())
+            for old, new in self._rules.get(pos, []):
+                if not w.endswith(old):
+                    continue
+                form = w[: len(w) - len(old)] + new
+                if len(form) < min_len:
+                    continue
+                if form in index:
+                    return form
+                # doubled final consonant: "transshipped" -> "transship"
+                if (
+                    new == ""
+                    and old in ("ed", "ing")
+                    and form[-1] == form[-2]
+                    and form[-1] not in _VOWELS
+                    and form[:-1] in index
+                ):
+                    return form[:-1]
+                oov.append(form)
+        if known:
+            return w
+        return oov[0] if oov else w
+
+
+# --------------------------------------------------------------------------------------
+# Phrase compilation
+# --------------------------------------------------------------------------------------
+
+GAP_MAX = 3
+_HYPHENS = frozenset({"-", "–", "‐", "—"})
+
+
+@dataclass(frozen=True)
+class PatternInfo:
+    """Metadata for one compiled pattern: which list, which phrase, which weight."""
+
+    category: str
+    phrase: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One position of a compiled phrase: a set of lemmas or exact forms, or a gap."""
+
+    kind: str  # "lemma" | "orth" | "gap"
+    values: frozenset[str] = frozenset()
+    optional: bool = False
+
+
+Pattern = tuple[Slot, ...]
+
+
+def _slot_alternatives(nlp: "Language", lemmas: LemmaTable, slot: str) -> list[list[Slot]]:
+    """Slot sequences for one written slot ("a|b", "=EXACT", "word?"), grouped by length."""
+    optional = slot.endswith("?") and len(slot) > 1
+    if optional:
+        slot = slot[:-1]
+    exact: set[str] = set()
+    by_len: dict[int, list[list[str]]] = {}
+    for alt in slot.split("|"):
+        if not alt:
+            continue
+        if alt.startswith("=") and len(alt) > 1:
+            exact.add(alt[1:])
+            continue
+        toks = [t.text for t in nlp.make_doc(alt) if t.text not in _HYPHENS and not t.is_space]
+        if toks:
+            by_len.setdefault(len(toks), []).append([lemmas.lemma(t.lower()) for t in toks])
+    variants: list[list[Slot]] = []
+    if exact:
+        variants.append([Slot("orth", frozenset(exact), optional)])
+    for n, seqs in by_len.items():
+        if n == 1:
+            variants.append([Slot("lemma", frozenset(seq[0] for seq in seqs), optional)])
+        else:
+            variants.extend([Slot("lemma", frozenset([lem])) for lem in seq] for seq in seqs)
+    return variants
+
+
+def compile_phrase(nlp: "Language", lemmas: LemmaTable, text: str) -> list[Pattern]:
+    """Compiled patterns for one watch-list phrase (see the syntax notes in watchlists.toml).
+
+    Hyphens are not part of patterns: the matcher skips hyphen tokens, so "re-export",
+    "re export" and "export-control" / "export control" match alike.
+    """
+    slots: list[list[list[Slot]]] = []
+    for raw in text.split():
+        if raw == "...":
+            slots.append([[Slot("gap")]])
+            continue
+        parts = re.split(r"(?<=\w)[-–](?=\w)", raw) if "|" not in raw and not raw.startswith("=") else [raw]
+        for part in parts:
+            alts = _slot_alternatives(nlp, lemmas, part)
+            if alts:
+                slots.append(alts)
+    patterns: list[Pattern] = []
+    for combo in itertools.product(*slots):
+        seq = [slot for piece in combo for slot in piece]
+        while seq and (seq[0].kind == "gap" or seq[0].optional):
+            seq.pop(0)
+        while seq and (seq[-1].kind == "gap" or seq[-1].optional):
+            seq.pop()
+        if seq and tuple(seq) not in patterns:
+            patterns.append(tuple(seq))
+    return patterns
+
+
+class LemmaMatcher:
+    """Phrase matcher over lemmas with gaps, alternatives and optional tokens.
+
+    Why not spaCy's ``Matcher``: it tries every pattern at every token, which cost ~60 ms
+    per article with ~400 watch-list patterns; indexing patterns by their first slot makes
+    the pass ~1-2 ms, so it can run over whole articles.
+    """
+
+    def __init__(self) -> None:
+        self._by_lemma: dict[str, list[tuple[Pattern, int]]] = {}
+        self._by_orth: dict[str, list[tuple[Pattern, int]]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, key: int, patterns: Iterable[Pattern]) -> None:
+        for pattern in patterns:
+            first = pattern[0]
+            index = self._by_orth if first.kind == "orth" else self._by_lemma
+            for value in first.values:
+                index.setdefault(value, []).append((pattern, key))
+            self._count += 1
+
+    def __call__(self, lemmas: Sequence[str], orths: Sequence[str]) -> list[tuple[int, int, int]]:
+        """(key, start, end) over a token sequence (positions in that sequence)."""
+        out: list[tuple[int, int, int]] = []
+        n = len(lemmas)
+        for i in range(n):
+            cands = self._by_lemma.get(lemmas[i], []) + self._by_orth.get(orths[i], [])
+            for pattern, key in cands:
+                end = _match_from(pattern, 0, i, lemmas, orths, n)
+                if end is not None:
+                    out.append((key, i, end))
+        return out
+
+
+def _match_from(
+    pattern: Pattern, k: int, i: int, lemmas: Sequence[str], orths: Sequence[str], n: int
+) -> int | None:
+    """End position if ``pattern[k:]`` matches at token i (shortest gaps first)."""
+    if k == len(pattern):
+        return i
+    slot = pattern[k]
+    if slot.kind == "gap":
+        for g in range(GAP_MAX + 1):
+            if i + g > n:
+                break
+            end = _match_from(pattern, k + 1, i + g, lemmas, orths, n)
+            if end is not None:
+                return end
+        return None
+    if i < n and (lemmas[i] if slot.kind == "lemma" else orths[i]) in slot.values:
+        end = _match_from(pattern, k + 1, i + 1, lemmas, orths, n)
+        if end is not None:
+            return end
+    if slot.optional:
+        return _match_from(pattern, k + 1, i, lemmas, orths, n)
+    return None
+
+
+def _exact_alias(alias: str) -> bool:
+    """Short all-caps aliases ("US", "AWS", "BIS") match case-sensitively; everything else not."""
+    letters = alias.replace(".", "").replace("&", "")
+    return letters.isalpha() and letters.isupper() and 2 <= len(letters) <= 5
+
+
+class CompiledWatchlists:
+    """Matchers for one Watchlists object on one pipeline's vocab."""
+
+    def __init__(self, nlp: "Language", lemmas: LemmaTable, watchlists: Watchlists) -> None:
+        from spacy.matcher import PhraseMatcher
+
+        self.matcher = LemmaMatcher()
+        self.info: dict[int, PatternInfo] = {}
+        for category in PHRASE_LIST_DEFAULTS:
+            for phrase in watchlists.phrases(category):
+                patterns = compile_phrase(nlp, lemmas, phrase.text)
+                if not patterns:
+                    continue
+                key = len(self.info)
+                self.matcher.add(key, patterns)
+                self.info[key] = PatternInfo(category, phrase.text, phrase.weight)
+
+        self.gaz_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.gaz_exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.canonical: dict[int, tuple[str, str]] = {}
+        self.alias_index: dict[str, tuple[str, str]] = {}
+        for kind in sorted(GAZETTEER_KEYS):
+            table = watchlists.organisations if kind == "organisations" else watchlists.countries
+            for canon, aliases in table.items():
+                key = f"{kind}::{canon}"
+                key_id = nlp.vocab.strings.add(key)
+                self.canonical[key_id] = (kind, canon)
+                lower_docs, exact_docs = [], []
+                for alias in aliases:
+                    self.alias_index.setdefault(_norm_name(alias), (kind, canon))
+                    (exact_docs if _exact_alias(alias) else lower_docs).append(nlp.make_doc(alias))
+                if lower_docs:
+                    self.gaz_lower.add(key, lower_docs)
+                if exact_docs:
+                    self.gaz_exact.add(key, exact_docs)
+        org_aliases = sorted(
+            (a for a, (k, _) in self.alias_index.items() if k == "organisations" and len(a) > 3),
+            key=len,
+            reverse=True,
+        )
+        self.org_alias_re = re.compile(r"\b(%s)\b" % "|".join(re.escape(a) for a in org_aliases)) if org_aliases else None
+
+
+def _norm_name(name: str) -> str:
+    """Normalise an entity string for alias lookup: case, leading 'the', trailing possessive."""
+    s = name.strip().lower().replace("’", "'")
+    s = re.sub(r"^the\s+", "", s)
+    s = re.sub(r"'s$", "", s).strip()
+    s = re.sub(r"[.,]?\s+(inc|corp|corporation|ltd|limited|co|plc|llc|group|holdings)\.?$", "", s)
+    return s
+
+
+# --------------------------------------------------------------------------------------
+# Tagging a document
+# --------------------------------------------------------------------------------------
+
+_SENT_END = {".", "!", "?", "…"}
+_CLOSERS = {'"', "'", "”", "’", ")", "]", "»"}
+
+
+@dataclass
+class Hit:
+    """One watch-list match in a sentence."""
+
+    category: str
+    phrase: str
+    weight: float
+    start: int
+    end: int
+    text: str = ""
+
+
+@dataclass
+class Sentence:
+    """A sentence (or the headline, index -1) with its matches and entities."""
+
+    index: int
+    text: str
+    hits: list[Hit] = field(default_factory=list)
+    orgs: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    ner_labels: set[str] = field(default_factory=set)
+    ner_done: bool = False
+
+    def of(self, category: str) -> list[Hit]:
+        return [h for h in self.hits if h.category == category]
+
+
+@dataclass
+class Tagged:
+    """Result of the cheap pass over one article (headline first, index -1)."""
+
+    sentences: list[Sentence]
+    org_counts: dict[str, int]
+    country_counts: dict[str, int]
+
+
+class Tagger:
+    """Cheap pass (tokenizer + POS-free lemmas + Matcher/PhraseMatcher) and selective NER."""
+
+    def __init__(self, pipeline: str, watchlists: Watchlists) -> None:
+        self.pipeline_name = pipeline
+        self.watchlists = watchlists
+        self._compiled: CompiledWatchlists | None = None
+        self._lemmas: LemmaTable | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def nlp(self) -> "Language":
+        return get_pipeline(self.pipeline_name)
+
+    def _ready(self) -> tuple["Language", LemmaTable, CompiledWatchlists]:
+        if self._compiled is None or self._lemmas is None:
+            with self._lock:
+                if self._compiled is None or self._lemmas is None:
+                    nlp = self.nlp
+                    lemmas = _lemma_table(nlp, self.pipeline_name)
+                    self._compiled = CompiledWatchlists(nlp, lemmas, self.watchlists)
+                    self._lemmas = lemmas
+        return self.nlp, self._lemmas, self._compiled
+
+    # -- cheap pass -------------------------------------------------------------------
+
+    def make_doc(self, text: str) -> "Doc":
+        """Tokenize, set sentence starts (punctuation and line breaks) and POS-free lemmas."""
+        nlp, lemmas, _ = self._ready()
+        doc = nlp.make_doc(text)
+        boundary = True
+        for tok in doc:
+            if tok.is_space:
+                tok.is_sent_start = tok.i == 0
+                if "\n" in tok.text:
+                    boundary = True
+                continue
+            if (
+                boundary
+                and tok.i > 0
+                and tok.text in _CLOSERS
+                and doc[tok.i - 1].whitespace_ == ""
+                and doc[tok.i - 1].text[-1:] in _SENT_END
+            ):
+                tok.is_sent_start = False  # closing quote/bracket after the full stop
+                tok.lemma_ = tok.text
+                continue
+            tok.is_sent_start = boundary or tok.i == 0
+            boundary = False
+            tok.lemma_ = lemmas.lemma(tok.lower_)
+            if tok.text in _SENT_END or (len(tok.text) > 1 and tok.text.strip(".!?…") == ""):
+                boundary = _end_of_sentence(doc, tok.i)
+        return doc
+
+    def tag(self, title: str, text: str) -> Tagged:
+        """Cheap pass over headline and body; NER is not run here (see ``run_ner``)."""
+        return self.tag_docs(self.make_doc(title or ""), self.make_doc(text or ""))
+
+    def tag_docs(self, head: "Doc", body: "Doc") -> Tagged:
+        _, _, compiled = self._ready()
+        sentences: list[Sentence] = []
+        org_counts: dict[str, int] = {}
+        country_counts: dict[str, int] = {}
+        for idx_offset, doc in ((-1, head), (0, body)):
+            sents = [s for s in doc.sents if s.text.strip()]
+            if idx_offset == -1:
+                sents = [doc[:]] if len(doc) and doc.text.strip() else []
+            sent_objs: list[Sentence] = []
+            starts: list[int] = []
+            for n, span in enumerate(sents):
+                sent_objs.append(Sentence(index=-1 if idx_offset == -1 else n, text=span.text.strip()))
+                starts.append(span.start)
+            if not sent_objs:
+                continue
+
+            def which(i: int) -> int:
+                lo, hi = 0, len(starts) - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if starts[mid] <= i:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                return lo
+
+            for si, span in enumerate(sents):
+                toks = [t for t in span if not t.is_space and t.text not in _HYPHENS]
+                lemma_seq = [t.lemma_ for t in toks]
+                orth_seq = [t.text for t in toks]
+                for key, a, b in compiled.matcher(lemma_seq, orth_seq):
+                    info = compiled.info[key]
+                    start, end = toks[a].i, toks[b - 1].i + 1
+                    surface = re.sub(r"\s*([-–‐])\s*", r"\1", doc[start:end].text)
+                    sent_objs[si].hits.append(Hit(info.category, info.phrase, info.weight, start, end, surface))
+            gaz = _gazetteer_spans(doc, compiled)
+            for kind, canon, start, _end in gaz:
+                si = which(start)
+                target = sent_objs[si].orgs if kind == "organisations" else sent_objs[si].countries
+                if canon not in target:
+                    target.append(canon)
+                counts = org_counts if kind == "organisations" else country_counts
+                counts[canon] = counts.get(canon, 0) + 1
+            sentences.extend(sent_objs)
+        return Tagged(sentences=sentences, org_counts=org_counts, country_counts=country_counts)
+
+    # -- selective NER ----------------------------------------------------------------
+
+    def run_ner(self, sentences: Sequence[Sentence], batch_size: int = 32) -> None:
+        """Statistical NER on the given sentences only; adds canonical orgs/countries in place."""
+        todo = [s for s in sentences if not s.ner_done and s.text]
+        if not todo:
+            return
+        nlp, _, compiled = self._ready()
+        ner = nlp.get_pipe("ner") if "ner" in nlp.pipe_names else None
+        docs = [nlp.make_doc(s.text) for s in todo]
+        if ner is not None:
+            docs = list(ner.pipe(docs, batch_size=batch_size))
+        for sent, doc in zip(todo, docs):
+            sent.ner_done = True
+            for ent in doc.ents:
+                sent.ner_labels.add(ent.label_)
+                kind_canon = resolve_entity(ent.text, ent.label_, compiled)
+                if kind_canon is None:
+                    continue
+                kind, canon = kind_canon
+                target = sent.orgs if kind == "organisations" else sent.countries
+                if canon not in target:
+                    target.append(canon)
+
+
+def _end_of_sentence(doc: "Doc", i: int) -> bool:
+    """Whether a sentence-final mark at token i ends the sentence (the next word is not lower-case)."""
+    j = i + 1
+    while j < len(doc) and (doc[j].is_space and "\n" not in doc[j].text or doc[j].text in _CLOSERS):
+        j += 1
+    if j >= len(doc):
+        return True
+    nxt = doc[j].text
+    return not nxt[:1].islower()
+
+
+def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> list[tuple[str, str, int, int]]:
+    """Non-overlapping gazetteer matches (longest wins; organisations beat countries on ties)."""
+    raw = list(compiled.gaz_lower(doc)) + list(compiled.gaz_exact(doc))
+    cands = []
+    for match_id, start, end in raw:
+        kind, canon = compiled.canonical[match_id]
+        cands.append((end - start, 1 if kind == "organisations" else 0, start, end, kind, canon))
+    cands.sort(key=lambda c: (-c[0], -c[1], c[2]))
+    taken: set[int] = set()
+    out: list[tuple[str, str, int, int]] = []
+    for _, _, start, end, kind, canon in cands:
+        if any(i in taken for i in range(start, end)):
+            continue
+        taken.update(range(start, end))
+        out.append((kind, canon, start, end))
+    out.sort(key=lambda c: c[2])
+    return out
+
+
+_ORG_STOP = {"reuters", "associated press", "ap", "bloomberg", "the information", "information"}
+
+
+def resolve_entity(text: str, label: str, compiled: CompiledWatchlists) -> tuple[str, str] | None:
+    """Map an NER entity to (kind, canonical name), or None when it is neither a known
+    organisation/country nor a plausible new organisation name."""
+    norm = _norm_name(text)
+    hit = compiled.alias_index.get(norm)
+    if hit is not None:
+        if label == "ORG" or hit[0] == "countries":
+            return hit
+        if label in ("GPE", "NORP", "LOC", "FAC"):
+            return hit if hit[0] == "countries" else None
+        return hit if hit[0] == "organisations" and label == "ORG" else None
+    if label != "ORG":
+        return None
+    # an ORG containing a known organisation alias ("Alibaba Group Holding Ltd")
+    if compiled.org_alias_re is not None:
+        m = compiled.org_alias_re.search(norm)
+        if m is not None:
+            return compiled.alias_index[m.group(1)]
+    clean = re.sub(r"^(the)\s+", "", text.strip(), flags=re.I)
+    clean = re.sub(r"['’]s$", "", clean).strip(" ,.;:")
+    if len(clean) < 2 or not any(c.isupper() for c in clean) or clean.lower() in _ORG_STOP:
+        return None
+    if "\n" in clean or len(clean) > 80:
+        return None
+    return "organisations", clean
+
+
+_LEMMA_TABLES: dict[str, LemmaTable] = {}
+
+
+def _lemma_table(nlp: "Language", name: str) -> LemmaTable:
+    table = _LEMMA_TABLES.get(name)
+    if table is None:
+        table = _LEMMA_TABLES[name] = LemmaTable(nlp)
+    return table
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Chunks of ``size`` items (the last may be shorter)."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = [
+    "KEEP_COMPONENTS",
+    "Hit",
+    "LemmaTable",
+    "Phrase",
+    "Sentence",
+    "Tagged",
+    "Tagger",
+    "compile_phrase",
+    "get_pipeline",
+    "load_count",
+]
