@@ -24,11 +24,11 @@ from newsradar.config import Config
 
 from .common import utc
 from .outbox import DeliveryReport, deliver_pending, list_alerts, list_stories
-from .rules import raise_alerts
+from .rules import explain_rules, raise_alerts
 from .stories import assign_stories
 
 __all__ = ["assign_stories", "raise_alerts", "deliver_pending", "process_alerts", "list_alerts", "list_stories",
-           "DeliveryReport", "AlertsResult"]
+           "DeliveryReport", "AlertsResult", "explain_rules"]
 
 
 @dataclass
@@ -36,6 +36,9 @@ class AlertsResult:
     assigned: int
     alerts: list[int]
     delivery: DeliveryReport
+
+    def __str__(self) -> str:
+        return f"alerts raised: {len(self.alerts)}; {self.delivery}"
 
 
 def process_alerts(config: Config, db: Database, now: datetime | None = None, *, console: Any = None) -> AlertsResult:

@@ -98,6 +98,14 @@ class DeliveryReport:
     def sent(self) -> int:
         return sum(c.sent for c in self.channels.values())
 
+    def __str__(self) -> str:
+        text = f"deliveries sent: {self.sent}, retrying: {self.retrying}, failed: {self.failed}"
+        if self.uncertain:
+            text += f", uncertain: {self.uncertain}"
+        if self.unconfigured:
+            text += f" (waiting for unconfigured channels: {', '.join(self.unconfigured)})"
+        return text
+
     @property
     def failed(self) -> int:
         return sum(c.failed for c in self.channels.values())

@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from newsradar.config import Config, Rule
 
-from .common import ArticleRow, fetch_articles, iso, utc, write_transaction
+from .common import ArticleRow, fetch_articles, iso, parse_time, utc, write_transaction
 
 MAX_SENTENCES = 6
 
@@ -154,3 +154,39 @@ def raise_alerts(config: Config, db: Database, now: datetime | None = None) -> l
                     [alert_id, name, stamp, message_id_for(alert_id, payload, channel), stamp])
         created.append(alert_id)
     return created
+
+
+def explain_rules(config: Config, article: Any, analysis: Any, source: str | None = None,
+                  now: datetime | None = None) -> list[dict[str, Any]]:
+    """For `newsradar explain`: each rule, whether a page meets it, and why (not)."""
+    moment = utc(now)
+    max_age = timedelta(days=config.crawl.max_age_days)
+    published = parse_time(getattr(article, "date", None))
+    score = float(analysis.score)
+    orgs, countries = _lower(analysis.organisations), _lower(analysis.countries)
+    kinds = _lower(getattr(analysis, "kinds", []) or [])
+    out = []
+    for rule in config.rules:
+        reasons: list[str] = []
+        ok = score >= rule.min_score
+        reasons.append(f"score {score:.2f} {'>=' if ok else '<'} min_score {rule.min_score:.2f}")
+        if published is None:
+            reasons.append("no published date: age judged by first fetch time when crawled")
+        elif moment - published > max_age:
+            ok = False
+            reasons.append(f"published {published.date()}, older than max_age_days {config.crawl.max_age_days:g}")
+        else:
+            reasons.append(f"published {published.date()}, within max_age_days")
+        for name, wanted, have in (("organisations", rule.organisations, orgs), ("countries", rule.countries,
+                                                                                  countries),
+                                   ("kinds", rule.kinds, kinds)):
+            if wanted:
+                hit = bool(_lower(wanted) & have)
+                ok = ok and hit
+                reasons.append(f"{name} filter {'met' if hit else 'not met'}")
+        if rule.sources:
+            hit = source in rule.sources
+            ok = ok and hit
+            reasons.append("sources filter " + ("met" if hit else f"not met (source {source or 'unknown'})"))
+        out.append({"name": rule.name, "meets": ok, "channels": list(rule.channels), "reasons": reasons})
+    return out

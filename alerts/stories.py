@@ -57,19 +57,6 @@ says say according year years new one also like since its it's s t per via just 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def ensure_schema(db: Database) -> None:
-    """Add `story_articles.signature` when the store does not have it yet (idempotent, safe
-    under concurrent callers)."""
-    if "signature" in db["story_articles"].columns_dict:
-        return
-    try:
-        with write_transaction(db) as conn:
-            conn.execute("alter table story_articles add column signature blob")
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc).lower():
-            raise
-
-
 # ---------------------------------------------------------------- text features
 
 def words(text: str) -> list[str]:
@@ -205,7 +192,6 @@ def assign_stories(config: Config, db: Database, now: datetime | None = None) ->
     Articles are taken oldest first so the first report of an event founds its story.
     Returns how many articles were assigned.
     """
-    ensure_schema(db)
     moment = utc(now)
     pending = fetch_articles(db, "a.story_id is null")
     if not pending:

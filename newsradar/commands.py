@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import sys
 import urllib.request
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from newsradar.cli import load, print_json, table
+from newsradar.cli import fail, load, print_json, table
 from newsradar.config import Config
 from newsradar.store import open_db
 
@@ -152,17 +153,26 @@ def cmd_deliver(args: argparse.Namespace, console: Console) -> int:
 # -- extraction and explanation ------------------------------------------------------
 
 
+class InputError(Exception):
+    """A page given on the command line cannot be read: one line, no traceback."""
+
+
 def read_input(source: str, user_agent: str = "newsradar") -> tuple[bytes, str | None]:
     """A local .html/.html.gz file or an http(s) URL -> (bytes, url)."""
-    if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"User-Agent": user_agent})
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - user-given URL
-            return response.read(FETCH_LIMIT), response.geturl()
-    path = Path(source)
-    data = path.read_bytes()
-    if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return data, None
+    try:
+        if source.startswith(("http://", "https://")):
+            request = urllib.request.Request(source, headers={"User-Agent": user_agent})
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - user-given URL
+                return response.read(FETCH_LIMIT), response.geturl()
+        path = Path(source)
+        data = path.read_bytes()
+        if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+                data = f.read(FETCH_LIMIT * 4)
+        return data, None
+    except (OSError, EOFError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise InputError(f"{source}: cannot read: {reason}") from None
 
 
 def cmd_extract(args: argparse.Namespace, console: Console) -> int:
@@ -173,9 +183,9 @@ def cmd_extract(args: argparse.Namespace, console: Console) -> int:
         try:
             html, url = read_input(item)
             art = extract_article(html, url)
-        except Exception as exc:  # report per input, go on with the others
+        except InputError as exc:  # report per input, go on with the others
             failed += 1
-            Console(stderr=True).print(Text(f"{item}: {type(exc).__name__}: {exc}"))
+            fail(str(exc))
             continue
         if args.json:
             sys.stdout.write(json.dumps(art.to_json(), ensure_ascii=False) + "\n")
@@ -192,7 +202,11 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     import nlp
 
     config = load(args)
-    html, url = read_input(args.input, config.crawl.user_agent)
+    try:
+        html, url = read_input(args.input, config.crawl.user_agent)
+    except InputError as exc:
+        fail(str(exc))
+        return 1
     art, analysis = nlp.analyse_page(config, html, url or args.input)
     rules = alerts.explain_rules(config, art, analysis, source=None)
     if args.json:
@@ -224,7 +238,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
     if args.what == "extraction":
         from nlp import eval_extraction
 
-        return int(eval_extraction.main([args.path] if args.path else []) or 0)
+        return int(eval_extraction.main(["--data", args.path] if args.path else []) or 0)
     from nlp import eval_detection
 
     argv = [args.path] if args.path else []

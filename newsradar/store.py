@@ -101,7 +101,14 @@ def _v1(db: Database) -> None:
     db["fetch_log"].create_index(["at"], if_not_exists=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+def _v2(db: Database) -> None:
+    """Each story member keeps its MinHash signature, so a late copy can join a story
+    after the member's text is gone or the process restarted."""
+    if "signature" not in db["story_articles"].columns_dict:
+        db.execute("alter table story_articles add column signature blob")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

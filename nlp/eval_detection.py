@@ -249,12 +249,12 @@ def print_report(report: Report, *, rows: bool = True, console: Any = None) -> N
 
     console = console or Console()
     table = Table(title=f"Detection @ threshold {report.threshold}" + (" (raw text)" if report.raw else " (rendered + extracted)"))
-    for col in ("kind", "n", "tp", "fp", "fn", "precision", "recall", "F1"):
+    for col in ("kind", "n", "tp", "fp", "fn", "precision", "recall", "F1", "accuracy"):
         table.add_column(col, justify="right" if col != "kind" else "left")
     for kind, m in report.per_kind.items():
-        table.add_row(kind, str(m.n), str(m.tp), str(m.fp), str(m.fn), _fmt(m.precision), _fmt(m.recall), _fmt(m.f1))
+        table.add_row(kind, str(m.n), str(m.tp), str(m.fp), str(m.fn), _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.accuracy))
     m = report.overall
-    table.add_row("[bold]overall", str(m.n), str(m.tp), str(m.fp), str(m.fn), _fmt(m.precision), _fmt(m.recall), _fmt(m.f1))
+    table.add_row("[bold]overall", str(m.n), str(m.tp), str(m.fp), str(m.fn), _fmt(m.precision), _fmt(m.recall), _fmt(m.f1), _fmt(m.accuracy))
     console.print(table)
     if rows:
         art = Table(title="Articles (best first)")
