@@ -117,9 +117,15 @@ def cmd_stories(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print_json(console, stories)
         return 0
-    console.print(table("stories", ["score", "title", "outlets", "published", "alerted"],
-                        [[f"{s.get('score', 0):.2f}", s.get("title"), ", ".join(s.get("outlets", [])),
-                          s.get("published"), s.get("alerted_at") or ""] for s in stories]))
+    rows = []
+    for s in stories:
+        outlets = list(dict.fromkeys(a.get("source", "") for a in s.get("articles", [])))
+        also = [a.get("source", "") for a in s.get("also_reported_by", [])]
+        rows.append([f"{s.get('score') or 0:.2f}", s.get("title"), ", ".join(outlets),
+                     (s.get("published") or "")[:16], (s.get("alerted_at") or "")[:16],
+                     ", ".join(dict.fromkeys(also))])
+    console.print(table("stories", ["score", "title", "outlets", "published", "alerted", "also reported by"],
+                        rows))
     return 0
 
 

@@ -99,6 +99,10 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
     finally:
         child.stop()
     report.sources = crawler.read_summary(db, child.run_group)
+    for run in report.sources:
+        logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
+                    "errors=%d", run.source, run.status, run.discovered, run.fetched, run.new, run.not_modified,
+                    run.errors)
     if stop is not None and stop.is_set():
         report.seconds = time.monotonic() - started
         return report
