@@ -346,12 +346,18 @@ class CompiledWatchlists:
                     self.gaz_lower.add(key, lower_docs)
                 if exact_docs:
                     self.gaz_exact.add(key, exact_docs)
+        self._lemmas = lemmas
         org_aliases = sorted(
             (a for a, (k, _) in self.alias_index.items() if k == "organisations" and len(a) > 3),
             key=len,
             reverse=True,
         )
         self.org_alias_re = re.compile(r"\b(%s)\b" % "|".join(re.escape(a) for a in org_aliases)) if org_aliases else None
+
+
+    def is_common_word(self, lower: str) -> bool:
+        """Whether a lower-cased word is an ordinary dictionary word (the model's lemma index)."""
+        return self._lemmas._in_index(self._lemmas.lemma(lower))
 
 
 def _norm_name(name: str) -> str:
@@ -428,7 +434,13 @@ class Tagger:
                 if self._compiled is None or self._lemmas is None:
                     nlp = self.nlp
                     lemmas = _lemma_table(nlp, self.pipeline_name)
-                    self._compiled = CompiledWatchlists(nlp, lemmas, self.watchlists)
+                    key = (self.pipeline_name, self.watchlists.fingerprint)
+                    compiled = _COMPILED.get(key) if self.watchlists.fingerprint else None
+                    if compiled is None:
+                        compiled = CompiledWatchlists(nlp, lemmas, self.watchlists)
+                        if self.watchlists.fingerprint:
+                            _COMPILED[key] = compiled
+                    self._compiled = compiled
                     self._lemmas = lemmas
         return self.nlp, self._lemmas, self._compiled
 
@@ -568,7 +580,10 @@ def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> list[tuple[str
     return out
 
 
-_ORG_STOP = {"reuters", "associated press", "ap", "bloomberg", "the information", "information"}
+_ORG_STOP = {
+    "reuters", "associated press", "ap", "bloomberg", "the information", "information",
+    "ai", "gpu", "gpus", "cpu", "lng", "hbm", "euv", "duv", "ceo", "it", "eu", "un", "g7",
+}
 
 
 def resolve_entity(text: str, label: str, compiled: CompiledWatchlists) -> tuple[str, str] | None:
@@ -595,10 +610,15 @@ def resolve_entity(text: str, label: str, compiled: CompiledWatchlists) -> tuple
         return None
     if "\n" in clean or len(clean) > 80:
         return None
+    # a single ordinary word tagged ORG ("Fraud", "Sanctions") is NER noise
+    if " " not in clean and not clean.isupper() and compiled.is_common_word(clean.lower()):
+        return None
     return "organisations", clean
 
 
 _LEMMA_TABLES: dict[str, LemmaTable] = {}
+#: Compiled matchers shared by Detectors with the same pipeline and watch lists.
+_COMPILED: dict[tuple[str, str], "CompiledWatchlists"] = {}
 
 
 def _lemma_table(nlp: "Language", name: str) -> LemmaTable:
