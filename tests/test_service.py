@@ -170,3 +170,38 @@ def test_second_signal_exits_at_once_and_database_stays_sound(tmp_path: Path) ->
         proc.wait(timeout=20)
     db = open_db(tmp_path / "svc.db")
     assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_next_run_follows_from_last_run_and_failing_sources_back_off(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import scheduler
+    from newsradar.config import load_config
+
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[storage]\npath = "svc.db"\n[scheduler]\njitter = 0\n'
+                           '[[sources]]\nname = "a"\nfeeds = ["https://a.example/feed"]\ninterval = "10m"\n'
+                           '[[sources]]\nname = "b"\nfeeds = ["https://b.example/feed"]\ninterval = "10m"\n')
+    config = load_config(config_path)
+    db = open_db(config.storage.path)
+    now = datetime.now(timezone.utc)
+    with db.conn:
+        db["sources"].insert_all([
+            {"name": "a", "last_run_at": (now - timedelta(minutes=4)).isoformat(timespec="seconds"),
+             "consecutive_failures": 0},
+            {"name": "b", "last_run_at": (now - timedelta(hours=3)).isoformat(timespec="seconds"),
+             "consecutive_failures": 3},
+        ], pk="name")
+    service = scheduler.Service(config)
+    service.schedule()
+    first_a = service.scheduler.get_job("poll:a").next_run_time
+    first_b = service.scheduler.get_job("poll:b").next_run_time
+    # a ran 4 minutes ago: its next poll is about 6 minutes away, not 10 and not now
+    assert timedelta(minutes=5) < first_a - now < timedelta(minutes=7)
+    # b is overdue: it runs now
+    assert first_b - now < timedelta(seconds=5)
+    # b has failed 3 times in a row: after a poll it backs off to 4x its interval
+    service.after_poll(db, "b")
+    backoff = service.scheduler.get_job("poll:b").next_run_time - datetime.now(timezone.utc)
+    assert timedelta(minutes=39) < backoff <= timedelta(minutes=40)
+    assert open_db(config.storage.path)["sources"].get("b")["next_run_at"]
