@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 MAX_EVIDENCE = 5
+#: Evidence kinds: sentences below this weight do not vote; kinds below KIND_SHARE of the
+#: strongest kind are dropped; at most MAX_KINDS are reported.
+KIND_MIN_WEIGHT = 0.1
+KIND_SHARE = 0.35
+MAX_KINDS = 3
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class Analysis:
     restriction_terms: list[str]
     evasion_cues: list[str]
     evidence: list[Evidence]
+    #: coarse category of the evidence ("cloud-rental", "smuggling", ...), strongest first;
+    #: derived from which cue families matched (see ``[cue_kinds]`` in watchlists.toml)
+    kinds: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (for ``--json`` output, storage and alerts)."""
@@ -72,6 +80,7 @@ class Analysis:
             "restriction_terms": list(self.restriction_terms),
             "evasion_cues": list(self.evasion_cues),
             "evidence": [asdict(e) for e in self.evidence],
+            "kinds": list(self.kinds),
         }
 
 
@@ -131,7 +140,29 @@ class Detector:
             restriction_terms=list(restriction),
             evasion_cues=list(cues),
             evidence=evidence,
+            kinds=_kinds(scored, self.watchlists.cue_kinds),
         )
+
+
+def _kinds(scored: ArticleScore, table: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Coarse evidence categories: each evidence sentence votes with its weight for the kinds
+    whose substrings occur in its matched cue/restriction phrases (or their surface text)."""
+    if not table:
+        return []
+    votes: dict[str, float] = {}
+    for s in scored.evidence[:MAX_EVIDENCE]:
+        if s.weight < KIND_MIN_WEIGHT:
+            continue
+        hits = s.sentence.of("evasion_cues") + s.sentence.of("restriction_terms")
+        texts = [h.phrase.lower() for h in hits] + [h.text.lower() for h in hits]
+        for kind, needles in table.items():
+            if any(n in t for n in needles for t in texts):
+                votes[kind] = votes.get(kind, 0.0) + s.weight
+    if not votes:
+        return []
+    best = max(votes.values())
+    ranked = sorted((k for k, v in votes.items() if v >= KIND_SHARE * best), key=lambda k: -votes[k])
+    return ranked[:MAX_KINDS]
 
 
 def _drop_repeated_title(title: str, text: str) -> str:

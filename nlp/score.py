@@ -20,7 +20,7 @@ from nlp.tagger import Hit, Sentence, Tagged
 
 #: Scale of one sentence's evidence: a single strong body sentence alone stays near 0.5,
 #: so an alert needs either the headline or corroboration from a second sentence.
-SENTENCE_SCALE = 0.6
+SENTENCE_SCALE = 0.7
 HEADLINE_BOOST = 1.3
 LEAD_BOOST = 1.12
 LEAD_SENTENCES = 2
@@ -39,6 +39,13 @@ DENIAL_FLOOR = 0.3
 #: loopholes (airline fares, app stores); without any sanctions/export-control term the score halves.
 OFF_TOPIC_DAMP = 0.5
 STRONG_RESTRICTION = 0.8
+#: Restriction context from elsewhere in the article: stories name the sanction or control
+#: once ("X is subject to US sanctions") and describe the workaround in other sentences.
+#: A clear cue (weight >= ARTICLE_CONTEXT_MIN_CUE) in an article with strong restriction
+#: terms (>= ARTICLE_CONTEXT_MIN_RESTRICTION) in >= 1 sentence counts as if a restriction term sat at this strength nearby.
+ARTICLE_CONTEXT = 0.55
+ARTICLE_CONTEXT_MIN_CUE = 0.55
+ARTICLE_CONTEXT_MIN_RESTRICTION = 0.7
 #: NER only runs on sentences whose preliminary weight reaches this (and on the headline).
 NER_MIN_WEIGHT = 0.02
 NER_MAX_SENTENCES = 8
@@ -120,8 +127,16 @@ def _has_actor(sent: Sentence) -> bool:
     return bool(sent.orgs or sent.countries or sent.of("actor_cues") or (sent.ner_labels & ACTOR_LABELS))
 
 
-def score_sentence(sentences: list[Sentence], i: int) -> SentenceScore:
-    """Evidence weight of sentence i (0 when it has no cue or no restriction term nearby)."""
+def article_context(sentences: list[Sentence]) -> float:
+    """Restriction strength available to every sentence: ARTICLE_CONTEXT when the article
+    anywhere carries a strong sanctions/export-control term, else 0."""
+    strong = any(h.weight >= ARTICLE_CONTEXT_MIN_RESTRICTION for s in sentences for h in s.of("restriction_terms"))
+    return ARTICLE_CONTEXT if strong else 0.0
+
+
+def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> SentenceScore:
+    """Evidence weight of sentence i (0 when it has no cue or no restriction term nearby;
+    ``context`` is the article-level restriction strength, see ``article_context``)."""
     sent = sentences[i]
     cues = _distinct_cues(sent.of("evasion_cues"))
     restr_same = _restriction(sent)
@@ -148,6 +163,14 @@ def score_sentence(sentences: list[Sentence], i: int) -> SentenceScore:
             r_adj = strength
             adj_terms = _names(hits)
     r = max(r_same, r_adj)
+    if context > r and strengths[0] >= ARTICLE_CONTEXT_MIN_CUE and _has_actor(sent):
+        # borrowed context only for sentences that say who does it, not for passing
+        # mentions such as "the package includes provisions on circumvention"; and weaker
+        # when the story next door frames the activity as compliant ("...will comply")
+        r = context
+        comp_near = [h for other in _neighbours(sentences, i) for h in other.of("compliance_cues")]
+        if comp_near:
+            r *= 1.0 - COMPLIANCE_DAMP * _max(comp_near)
     if r <= 0.0:
         return result
     if not result.restriction_terms:
@@ -161,7 +184,8 @@ def score_sentence(sentences: list[Sentence], i: int) -> SentenceScore:
         w *= 1.0 - COMPLIANCE_DAMP * _max(comp)
     benign = sent.of("benign_contexts")
     if benign:
-        damp = BENIGN_DAMP if r_same < 0.9 else BENIGN_DAMP / 2.5
+        # a strong sanctions term here or next door says the loophole is a sanctions one
+        damp = BENIGN_DAMP if max(r_same, r_adj / ADJACENT_RESTRICTION) < 0.9 else BENIGN_DAMP / 2.5
         w *= 1.0 - damp * _max(benign)
     if sent.of("history_cues"):
         w *= 1.0 - HISTORY_DAMP
@@ -189,7 +213,8 @@ def _is_denial(sentences: list[Sentence], i: int) -> bool:
 def score_article(tagged: Tagged) -> ArticleScore:
     """Noisy-OR of the best sentences, damped for denial-shaped articles."""
     sents = tagged.sentences
-    scored = [score_sentence(sents, i) for i in range(len(sents))]
+    ctx = article_context(sents)
+    scored = [score_sentence(sents, i, ctx) for i in range(len(sents))]
     denials = 0
     for i, sc in enumerate(scored):
         if _is_denial(sents, i):
@@ -210,7 +235,8 @@ def score_article(tagged: Tagged) -> ArticleScore:
 def ner_candidates(tagged: Tagged) -> list[Sentence]:
     """Sentences worth statistical NER: the headline and the strongest preliminary evidence."""
     sents = tagged.sentences
-    prelim = [(score_sentence(sents, i).weight, i) for i in range(len(sents))]
+    ctx = article_context(sents)
+    prelim = [(score_sentence(sents, i, ctx).weight, i) for i in range(len(sents))]
     chosen = [sents[i] for w, i in sorted(prelim, reverse=True)[:NER_MAX_SENTENCES] if w >= NER_MIN_WEIGHT]
     head = [s for s in sents if s.index == -1]
     out = head + [s for s in chosen if s.index != -1]

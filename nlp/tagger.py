@@ -157,6 +157,12 @@ class LemmaTable:
                 oov.append(form)
         if known:
             return w
+        # British doubled "l" on a word the tables do not know: "relabelling" -> "relabel"
+        # (known bases such as "channel"/"funnel" are already handled above)
+        if w.endswith(("lled", "lling")):
+            stem = w[:-2] if w.endswith("lled") else w[:-3]
+            if len(stem) >= 6 and stem[-3] in _VOWELS and stem[-4] not in _VOWELS:
+                return stem[:-1]
         return oov[0] if oov else w
 
 

@@ -51,6 +51,8 @@ class Watchlists:
     organisations: Mapping[str, tuple[str, ...]]
     countries: Mapping[str, tuple[str, ...]]
     fingerprint: str = field(default="")
+    #: kind -> lower-case substrings of cue phrases (built-in ``[cue_kinds]``; not a config key)
+    cue_kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def phrases(self, key: str) -> tuple[Phrase, ...]:
         """Phrases of one list (empty when the list is absent)."""
@@ -151,9 +153,12 @@ def load_watchlists(extra: Mapping[str, Any] | None = None) -> Watchlists:
     fingerprint = repr(sorted((k, tuple(p.text for p in v)) for k, v in lists.items())) + repr(
         sorted((k, sorted(v.items())) for k, v in tables.items())
     )
+    cue_kinds = {str(k): tuple(v.lower() for v in _check_list(f"cue_kinds.{k}", vals))
+                 for k, vals in _check_table("cue_kinds", data.get("cue_kinds", {})).items()}
     return Watchlists(
         lists=lists,
         organisations=tables["organisations"],
         countries=tables["countries"],
         fingerprint=str(hash(fingerprint)),
+        cue_kinds=cue_kinds,
     )

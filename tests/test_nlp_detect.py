@@ -272,7 +272,8 @@ def test_score_in_range_and_json(detector: Detector) -> None:
     a = detector.analyse("Export controls", "The front company evaded sanctions. " * 30)
     assert 0.0 <= a.score <= 1.0
     data = json.loads(json.dumps(a.to_json()))
-    assert set(data) == {"score", "organisations", "countries", "restriction_terms", "evasion_cues", "evidence"}
+    assert set(data) == {"score", "organisations", "countries", "restriction_terms", "evasion_cues", "evidence", "kinds"}
+    assert data["kinds"] and data["kinds"][0] == "shell-company"
     assert set(data["evidence"][0]) == {"sentence", "index", "restriction_terms", "evasion_cues",
                                         "negation_cues", "negated", "weight"}
 
@@ -361,3 +362,50 @@ def test_importing_detect_does_not_load_spacy() -> None:
     code = "import sys, nlp.detect, nlp.eval_detection; print('spacy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- general gaps found with the simulated held-out set (tests/data/heldout_sim.jsonl) --------
+
+
+def test_british_doubled_l_lemmas(detector: Detector) -> None:
+    from nlp.tagger import LemmaTable
+
+    table = LemmaTable(detector.nlp)
+    assert table.lemma("relabelling") == table.lemma("relabelled") == "relabel"
+    assert table.lemma("mislabelled") == "mislabel"
+    assert table.lemma("channelled") == "channel"
+
+
+def test_restriction_named_elsewhere_in_the_article(detector: Detector) -> None:
+    """Stories name the sanction once; the workaround sentence may be paragraphs away."""
+    text = (
+        "The parts are subject to US sanctions on Iran. Prices rose last year. Demand was high. "
+        "Investigators said the Malaysian company served as a front for buyers in Tehran."
+    )
+    assert detector.analyse("Company news", text).score > 0.25
+    # ...but a passing mention without an actor does not borrow that context
+    passing = "The EU adopted sanctions on Russian banks. Demand was high. Officials said it includes provisions on circumvention."
+    assert detector.analyse("Markets", passing).score < 0.25
+
+
+def test_sanctioned_side_rhetoric_is_not_evasion(detector: Detector) -> None:
+    a = detector.analyse("EU sanctions", "Moscow's foreign ministry said the sanctions were illegal and would backfire.")
+    assert a.score < 0.2
+
+
+def test_could_not_be_reached_is_not_a_rule_gap(detector: Detector) -> None:
+    a = detector.analyse("Export controls", "The chips are subject to export controls. The distributor could not be reached for comment.")
+    assert a.score < 0.2
+
+
+def test_around_restriction_and_counterfactual_cues(detector: Detector) -> None:
+    a = detector.analyse(
+        "Crypto exchange helped Russian firms move money around bank sanctions",
+        "Iranian companies used stablecoins to settle payments that US sanctions would otherwise block.",
+    )
+    assert a.score >= 0.5
+    assert "finance-evasion" in a.kinds
+
+
+def test_kinds_empty_without_evidence(detector: Detector) -> None:
+    assert detector.analyse("Quarterly results", "Revenue rose 5% on strong demand.").kinds == []
