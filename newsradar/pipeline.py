@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,49 +70,58 @@ class RunReport:
     sources: list[crawler.SourceRun] = field(default_factory=list)
     nlp: nlp.StageReport = field(default_factory=nlp.StageReport)
     alerts: Any = None
+    alert_seconds: float = 0.0
     seconds: float = 0.0
     crawl_exit: int = 0
 
 
 def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, send_alerts: bool = True,
                  on_progress: Callable[[Database, RunReport], None] | None = None,
-                 crawl_log: str | None = None, stop: threading.Event | None = None) -> RunReport:
+                 crawl_log: str | None = None, stop: threading.Event | None = None,
+                 workers: int | None = None) -> RunReport:
     """discover -> fetch -> extract -> tag -> score -> alert, for the given sources.
 
-    `stop` (the service's shutdown flag) ends the run early: the crawl child is asked to
-    stop, the current NLP batch commits, and what is left waits in the store for next time.
+    `workers` processes extract and tag (default: `detection.workers`; the service passes 0
+    to keep its own warm pipeline). `stop` (the service's shutdown flag) ends the run
+    early: the crawl child is asked to stop, finished batches are written, and what is
+    left waits in the store for next time.
     """
     started = time.monotonic()
     report = RunReport()
+    stage = nlp.NlpStage(config, workers=config.detection.workers if workers is None else workers,
+                         report=report.nlp)
     child = crawler.start_crawl(config, sources, log_file=crawl_log)
     try:
         while child.running():
             if stop is not None and stop.is_set():
                 break
-            before = report.nlp.processed + report.nlp.failed
-            nlp.process_pending(config, db, limit=config.detection.batch_size, report=report.nlp)
+            written = stage.pump(db, wait=POLL_SECONDS)
             if on_progress:
                 on_progress(db, report)
-            if report.nlp.processed + report.nlp.failed == before:
-                with contextlib.suppress(Exception):
+            if not written and not stage.in_flight:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=POLL_SECONDS)
-        report.crawl_exit = child.stop() if stop is not None and stop.is_set() else child.wait()
+        stopping = stop is not None and stop.is_set()
+        report.crawl_exit = child.stop() if stopping else child.wait()
+        report.sources = crawler.read_summary(db, child.run_group)
+        for run in report.sources:
+            logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
+                        "errors=%d", run.source, run.status, run.discovered, run.fetched, run.new,
+                        run.not_modified, run.errors)
+        if stopping:
+            report.seconds = time.monotonic() - started
+            return report
+        stage.drain(db)
     finally:
         child.stop()
-    report.sources = crawler.read_summary(db, child.run_group)
-    for run in report.sources:
-        logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
-                    "errors=%d", run.source, run.status, run.discovered, run.fetched, run.new, run.not_modified,
-                    run.errors)
-    if stop is not None and stop.is_set():
-        report.seconds = time.monotonic() - started
-        return report
-    nlp.process_pending(config, db, report=report.nlp)
+        stage.close()
     if on_progress:
         on_progress(db, report)
     if send_alerts:
         import alerts
 
+        alert_started = time.process_time()
         report.alerts = alerts.process_alerts(config, db)
+        report.alert_seconds = time.process_time() - alert_started
     report.seconds = time.monotonic() - started
     return report

@@ -124,18 +124,106 @@ def schema_version(db: Database) -> int:
 
 
 def migrate(db: Database) -> int:
-    """Apply the migrations this file has not seen, each in its own transaction."""
-    current = schema_version(db)
-    if current > SCHEMA_VERSION:
-        raise StoreError(
-            f"{db.conn.execute('pragma database_list').fetchone()[2]}: schema version {current} is newer than "
-            f"this release understands ({SCHEMA_VERSION}); upgrade newsradar"
-        )
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        with db.conn:
+    """Apply the migrations this file has not seen, in one write transaction.
+
+    Two processes opening a new file at once (two `newsradar crawl`, or the crawl child
+    and its parent) must not both migrate: the version is read again under the write
+    lock, so the second waits for the first and then finds nothing to do.
+    """
+    def check(current: int) -> int:
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{db.conn.execute('pragma database_list').fetchone()[2]}: schema version {current} is newer than "
+                f"this release understands ({SCHEMA_VERSION}); upgrade newsradar"
+            )
+        return current
+
+    if check(schema_version(db)) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    with db.conn:  # BEGIN IMMEDIATE (see _Connection)
+        for version in range(check(schema_version(db)) + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version - 1](db)
             db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
     return SCHEMA_VERSION
+
+
+class StoreIOError(StoreError, sqlite3.DatabaseError):
+    """The database file cannot be written or read: disk full, read-only, I/O error, corrupt.
+
+    A StoreError (the CLI exits 1 with its one-line message) and still a sqlite3 error
+    for code that handles those."""
+
+
+# primary result codes meaning "the file, not the statement, is the problem"
+_FILE_ERRORS = {
+    sqlite3.SQLITE_READONLY: "the database file or its directory is read-only",
+    sqlite3.SQLITE_IOERR: "is the disk full, or the file larger than the system allows?",
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_CANTOPEN: "the file or its directory cannot be opened",
+    sqlite3.SQLITE_CORRUPT: "the file is damaged; restore a backup",
+    sqlite3.SQLITE_NOTADB: "the file is not a newsradar database",
+    sqlite3.SQLITE_PERM: "permission denied",
+}
+
+
+def _file_error(exc: sqlite3.DatabaseError, path: str) -> StoreIOError | None:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    hint = _FILE_ERRORS.get(code)
+    if hint is None or isinstance(exc, StoreIOError):
+        return None
+    return StoreIOError(f"{path}: cannot write to the database: {exc} ({hint})")
+
+
+class _Connection(sqlite3.Connection):
+    """`with conn:` is one write transaction, taken up front.
+
+    Python's sqlite3 only commits at the end of a `with` block; it begins a transaction
+    lazily, at the first INSERT/UPDATE/DELETE, and sqlite-utils commits its own
+    statements when none is open. Without an explicit BEGIN a "batch" was many small
+    transactions (a crash left half a batch; every row paid for a commit). BEGIN
+    IMMEDIATE takes the write lock at the start (waiting up to the busy timeout for the
+    other process), so a block that reads and then writes never fails on a stale
+    snapshot.
+    """
+
+    store_path = "?"
+
+    def __enter__(self) -> "_Connection":
+        if not self.in_transaction:
+            self.execute("BEGIN IMMEDIATE")
+        return super().__enter__()
+
+    # Disk full, read-only file, I/O error: one clear StoreIOError naming the file,
+    # wherever it surfaces (a statement, the BEGIN, the COMMIT at the end of a block).
+    def __exit__(self, *exc_info: object) -> bool:
+        try:
+            return bool(super().__exit__(*exc_info))
+        except sqlite3.DatabaseError as exc:
+            raise (_file_error(exc, self.store_path) or exc) from exc
+
+    def execute(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)  # type: ignore[arg-type]
+        except sqlite3.DatabaseError as exc:
+            raise (_file_error(exc, self.store_path) or exc) from exc
+
+    def executemany(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)  # type: ignore[arg-type]
+        except sqlite3.DatabaseError as exc:
+            raise (_file_error(exc, self.store_path) or exc) from exc
+
+    def executescript(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executescript(*args)  # type: ignore[arg-type]
+        except sqlite3.DatabaseError as exc:
+            raise (_file_error(exc, self.store_path) or exc) from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.DatabaseError as exc:
+            raise (_file_error(exc, self.store_path) or exc) from exc
 
 
 def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:
@@ -145,7 +233,8 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
+                               check_same_thread=False, factory=_Connection)
+        conn.store_path = str(path)
         conn.isolation_level = ""  # back to the default: `with conn:` is one transaction
         db = sqlite_utils.Database(conn)
         db.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -154,6 +243,8 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:
         db.execute("pragma synchronous = normal")
         if migrate_schema:
             migrate(db)
+    except StoreIOError as exc:
+        raise StoreIOError(str(exc).replace("cannot write to the database", "cannot open database", 1)) from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot open database: {exc}") from None
     except OSError as exc:

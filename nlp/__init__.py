@@ -1,19 +1,27 @@
 """The NLP stage: stored pages -> articles with extracted fields, entities, evidence and score.
 
-Public face: `process_pending` (the stage function the CLI and scheduler call),
-`analyse_page` (one page, for `newsradar explain`), and `get_detector`.
+Public face: `process_pending` (drain every fetched page; what `deliver`-style callers
+use), `NlpStage` (the same work pumped batch by batch while a crawl is still fetching,
+in this process or in worker processes), `analyse_page` (one page, for `explain`) and
+`get_detector`.
+
+Extraction and tagging are pure functions of a page (`analyse_rows`), so they can run in
+worker processes; reading pages and writing articles stay in the caller's process, one
+transaction per batch.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import hashlib
 import json
 import logging
+import multiprocessing
 import re
 import time
 import unicodedata
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 from sqlite_utils import Database
 
@@ -24,15 +32,16 @@ logger = logging.getLogger("newsradar.nlp")
 
 _DETECTORS: dict[str, Any] = {}
 
+PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
 
-def get_detector(config: Config) -> Any:
+
+def get_detector(pipeline: str, watchlists: Mapping[str, Any]) -> Any:
     """One Detector per (pipeline, watch lists) per process: spaCy loads once."""
     from nlp.detect import DetectionOptions, Detector
 
-    key = config.detection.pipeline + json.dumps(config.watchlists, sort_keys=True, default=str)
+    key = pipeline + json.dumps(watchlists, sort_keys=True, default=str)
     if key not in _DETECTORS:
-        _DETECTORS[key] = Detector(DetectionOptions(pipeline=config.detection.pipeline,
-                                                    watchlists=config.watchlists))
+        _DETECTORS[key] = Detector(DetectionOptions(pipeline=pipeline, watchlists=watchlists))
     return _DETECTORS[key]
 
 
@@ -40,6 +49,68 @@ def text_hash(text: str) -> str:
     """Hash of the normalised text: identical wire copies share it."""
     norm = re.sub(r"\W+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
     return hashlib.sha1(norm.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PageResult:
+    url: str
+    source: str
+    fetched_url: str
+    article: Any = None      # nlp.extract.ExtractedArticle
+    analysis: Any = None     # nlp.detect.Analysis
+    error: str | None = None
+
+
+@dataclass
+class Timings:
+    """CPU seconds spent per step, for the benchmark and the run summary."""
+
+    extract: float = 0.0
+    tag: float = 0.0
+
+    def add(self, other: "Timings") -> None:
+        self.extract += other.extract
+        self.tag += other.tag
+
+
+def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str, Any],
+                 batch_size: int) -> tuple[list[PageResult], Timings]:
+    """Extract and analyse pages. A page that breaks either step gets an error; the others go on."""
+    from nlp.extract import extract_article
+
+    timings = Timings()
+    started = time.process_time()
+    results: list[PageResult] = []
+    for url, source, fetched_url, html, feed_meta in rows:
+        result = PageResult(url, source, fetched_url)
+        try:
+            fallback = json.loads(feed_meta) if feed_meta else {}
+            result.article = extract_article(html or "", fetched_url, fallback)
+        except Exception as exc:  # one hostile page must not stop the stage
+            result.error = f"extract: {type(exc).__name__}: {exc}"
+        results.append(result)
+    timings.extract = time.process_time() - started
+    started = time.process_time()
+    detector = get_detector(pipeline, watchlists)
+    todo = [r for r in results if r.error is None]
+    try:
+        analyses = list(detector.analyse_many([(r.article.title or "", r.article.text) for r in todo],
+                                              batch_size=batch_size))
+        for result, analysis in zip(todo, analyses):
+            result.analysis = analysis
+    except Exception:  # find the page that broke the batch; keep the others
+        for result in todo:
+            try:
+                result.analysis = detector.analyse(result.article.title or "", result.article.text)
+            except Exception as exc:
+                result.error = f"tag: {type(exc).__name__}: {exc}"
+    timings.tag = time.process_time() - started
+    return results, timings
+
+
+def _analyse_in_worker(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str, Any],
+                       batch_size: int) -> tuple[list[PageResult], Timings]:
+    return analyse_rows(rows, pipeline, watchlists, batch_size)
 
 
 @dataclass
@@ -51,76 +122,116 @@ class StageReport:
     store_seconds: float = 0.0
 
 
-def process_pending(config: Config, db: Database, *, limit: int | None = None,
-                    report: StageReport | None = None) -> StageReport:
-    """Extract, tag and score every fetched-but-unprocessed page, one transaction per batch.
+@dataclass
+class NlpStage:
+    """Pumps fetched pages through extraction and tagging.
 
-    A page that breaks extraction or tagging is marked failed with its error; the rest of
-    the batch goes on.
+    `workers = 0` analyses in this process (the service: spaCy stays loaded between polls).
+    `workers > 0` uses that many worker processes, started on the first page, so a large
+    crawl uses every core while this process only reads and writes the store.
     """
-    from nlp.extract import extract_article
 
-    report = report or StageReport()
-    batch_size = config.detection.batch_size
-    while limit is None or report.processed + report.failed < limit:
-        size = batch_size if limit is None else min(batch_size, limit - report.processed - report.failed)
-        rows = db.execute(
-            "select url, source, fetched_url, html, feed_meta from pages where state = 'fetched' "
-            "order by rowid limit ?", [size]).fetchall()
-        if not rows:
-            break
-        started = time.process_time()
-        extracted: list[tuple[Any, ...]] = []
-        failures: list[tuple[str, str]] = []
-        for url, source, fetched_url, html, feed_meta in rows:
+    config: Config
+    workers: int = 0
+    report: StageReport = field(default_factory=StageReport)
+    pool: futures.ProcessPoolExecutor | None = None
+    in_flight: dict[futures.Future[Any], list[str]] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+
+    def _args(self) -> tuple[str, Mapping[str, Any], int]:
+        return self.config.detection.pipeline, dict(self.config.watchlists), self.config.detection.batch_size
+
+    def _next_rows(self, db: Database) -> list[PageRow]:
+        size = self.config.detection.batch_size
+        rows = db.execute("select url, source, fetched_url, html, feed_meta from pages where state = 'fetched' "
+                          "order by rowid limit ?", [size + len(self.claimed)]).fetchall()
+        return [tuple(r) for r in rows if r[0] not in self.claimed][:size]  # type: ignore[misc]
+
+    def pump(self, db: Database, *, wait: float = 0.0) -> int:
+        """Start what can be started, write what has finished; the number of pages written."""
+        if self.workers <= 0:
+            rows = self._next_rows(db)
+            if not rows:
+                return 0
+            results, timings = analyse_rows(rows, *self._args())
+            return self._write(db, results, timings)
+        if self.pool is None:
+            if not self._next_rows(db):
+                return 0
+            self.pool = futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        while len(self.in_flight) < 2 * self.workers:
+            rows = self._next_rows(db)
+            if not rows:
+                break
+            urls = [r[0] for r in rows]
+            self.claimed.update(urls)
+            self.in_flight[self.pool.submit(_analyse_in_worker, rows, *self._args())] = urls
+        if not self.in_flight:
+            return 0
+        done, _ = futures.wait(self.in_flight, timeout=wait, return_when=futures.FIRST_COMPLETED)
+        written = 0
+        for future in done:
+            urls = self.in_flight.pop(future)
+            self.claimed.difference_update(urls)
             try:
-                fallback = json.loads(feed_meta) if feed_meta else {}
-                extracted.append((url, source, fetched_url, extract_article(html or "", fetched_url, fallback)))
-            except Exception as exc:  # one hostile page must not stop the stage
-                logger.warning("stage=extract url=%s error=%s", url, json.dumps(f"{type(exc).__name__}: {exc}"))
-                failures.append((url, f"extract: {type(exc).__name__}: {exc}"))
-        report.extract_seconds += time.process_time() - started
+                results, timings = future.result()
+            except Exception as exc:
+                # A worker died (a page crashed the interpreter, or memory ran out): carry on
+                # in this process, where every page is guarded; its pages are still 'fetched'.
+                logger.warning("stage=nlp event=worker-error action=in-process error=%s",
+                               json.dumps(f"{type(exc).__name__}: {exc}"))
+                self.close()
+                self.workers = 0
+                return written
+            written += self._write(db, results, timings)
+        return written
+
+    def drain(self, db: Database) -> StageReport:
+        """Process every page still waiting, then stop the workers."""
+        while self.pump(db, wait=1.0) or self.in_flight or self._next_rows(db):
+            pass
+        self.close()
+        return self.report
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.in_flight.clear()
+        self.claimed.clear()
+
+    def _write(self, db: Database, results: list[PageResult], timings: Timings) -> int:
         started = time.process_time()
-        detector = get_detector(config)
-        analyses: list[Any]
-        try:
-            analyses = list(detector.analyse_many([(a.title or "", a.text) for *_, a in extracted],
-                                                  batch_size=batch_size))
-        except Exception:  # find the page that broke the batch; keep the others
-            analyses = []
-            for item in extracted:
-                try:
-                    analyses.append(detector.analyse(item[3].title or "", item[3].text))
-                except Exception as exc:
-                    logger.warning("stage=tag url=%s error=%s", item[0],
-                                   json.dumps(f"{type(exc).__name__}: {exc}"))
-                    analyses.append(exc)
-        report.tag_seconds += time.process_time() - started
-        started = time.process_time()
+        self.report.extract_seconds += timings.extract
+        self.report.tag_seconds += timings.tag
         with db.conn:
             now = now_iso()
-            for (url, source, fetched_url, art), analysis in zip(extracted, analyses):
-                if isinstance(analysis, Exception):
-                    failures.append((url, f"tag: {type(analysis).__name__}: {analysis}"))
-                    continue
-                write_article(db, url, source, fetched_url, art, analysis, now)
-                report.processed += 1
-            for url, error in failures:
-                db["pages"].update(url, {"state": "failed", "error": error[:500]})
-                report.failed += 1
-        report.store_seconds += time.process_time() - started
-        logger.info("stage=nlp batch=%d processed=%d failed=%d", len(rows), report.processed, report.failed)
-    return report
+            for result in results:
+                if result.error is None:
+                    write_article(db, result, now)
+                    self.report.processed += 1
+                else:
+                    logger.warning("stage=nlp url=%s error=%s", result.url, json.dumps(result.error))
+                    db["pages"].update(result.url, {"state": "failed", "error": result.error[:500]})
+                    self.report.failed += 1
+        self.report.store_seconds += time.process_time() - started
+        logger.info("stage=nlp batch=%d processed=%d failed=%d", len(results), self.report.processed,
+                    self.report.failed)
+        return len(results)
 
 
-def write_article(db: Database, url: str, source: str, fetched_url: str, art: Any, analysis: Any,
-                  now: str) -> None:
-    data = analysis.to_json()
+def process_pending(config: Config, db: Database, *, workers: int = 0) -> StageReport:
+    """Extract, tag and score every fetched-but-unprocessed page, one transaction per batch."""
+    return NlpStage(config, workers=workers).drain(db)
+
+
+def write_article(db: Database, result: PageResult, now: str) -> None:
+    art, analysis, url = result.article, result.analysis, result.url
     db["articles"].upsert({
-        "url": url, "source": source, "fetched_url": fetched_url, "title": art.title, "published": art.date,
-        "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
+        "url": url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
+        "published": art.date, "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
         "text_hash": text_hash(art.text), "score": round(float(analysis.score), 4),
-        "analysis": json.dumps(data), "processed_at": now,
+        "analysis": json.dumps(analysis.to_json()), "processed_at": now,
     }, pk="url")
     db.execute("delete from mentions where article_url = ?", [url])
     mentions: dict[tuple[str, str, int], None] = {}
@@ -144,7 +255,9 @@ def analyse_page(config: Config, html: str | bytes, url: str | None = None,
     from nlp.extract import extract_article
 
     art = extract_article(html, url, fallback)
-    return art, get_detector(config).analyse(art.title or "", art.text)
+    detector = get_detector(config.detection.pipeline, config.watchlists)
+    return art, detector.analyse(art.title or "", art.text)
 
 
-__all__ = ["StageReport", "analyse_page", "get_detector", "process_pending", "text_hash"]
+__all__ = ["NlpStage", "StageReport", "analyse_page", "analyse_rows", "get_detector", "process_pending",
+           "text_hash"]

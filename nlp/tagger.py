@@ -13,6 +13,8 @@ Nothing in this module imports spaCy at import time.
 
 from __future__ import annotations
 
+import numpy
+
 import itertools
 import re
 import threading
@@ -453,31 +455,42 @@ class Tagger:
     # -- cheap pass -------------------------------------------------------------------
 
     def make_doc(self, text: str) -> "Doc":
-        """Tokenize, set sentence starts (punctuation and line breaks) and POS-free lemmas."""
+        """Tokenize, set sentence starts (punctuation and line breaks) and POS-free lemmas.
+
+        Sentence starts are collected and set in one `from_array` call: assigning
+        `token.is_sent_start` one by one makes spaCy rescan the document each time
+        (quadratic in article length)."""
+        from spacy.attrs import SENT_START
+
         nlp, lemmas, _ = self._ready()
         doc = nlp.make_doc(text)
+        starts = numpy.full((len(doc), 1), -1, dtype="int64")  # 1 = starts a sentence, -1 = does not
         boundary = True
         for tok in doc:
+            i = tok.i
             if tok.is_space:
-                tok.is_sent_start = tok.i == 0
+                if i == 0:
+                    starts[i, 0] = 1
                 if "\n" in tok.text:
                     boundary = True
                 continue
             if (
                 boundary
-                and tok.i > 0
+                and i > 0
                 and tok.text in _CLOSERS
-                and doc[tok.i - 1].whitespace_ == ""
-                and doc[tok.i - 1].text[-1:] in _SENT_END
+                and doc[i - 1].whitespace_ == ""
+                and doc[i - 1].text[-1:] in _SENT_END
             ):
-                tok.is_sent_start = False  # closing quote/bracket after the full stop
-                tok.lemma_ = tok.text
+                tok.lemma_ = tok.text  # closing quote/bracket after the full stop
                 continue
-            tok.is_sent_start = boundary or tok.i == 0
+            if boundary or i == 0:
+                starts[i, 0] = 1
             boundary = False
             tok.lemma_ = lemmas.lemma(tok.lower_)
             if tok.text in _SENT_END or (len(tok.text) > 1 and tok.text.strip(".!?…") == ""):
-                boundary = _end_of_sentence(doc, tok.i)
+                boundary = _end_of_sentence(doc, i)
+        if len(doc):
+            doc.from_array([SENT_START], starts.view("uint64"))  # spaCy reads -1 from its uint64 form
         return doc
 
     def tag(self, title: str, text: str) -> Tagged:
