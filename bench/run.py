@@ -350,7 +350,7 @@ def inproc_main(cfg: str, out: str, profile: str | None) -> int:
         prof.enable()
     w1, c1 = time.perf_counter(), time.process_time()
     with crawl_lock(config.storage.path):
-        report = run_pipeline(config, db, config.sources, send_alerts=False,
+        report = run_pipeline(config, db, config.sources, send_alerts=False, workers=0,
                               crawl_log=str(config.storage.path) + ".crawl.log")
         w2, c2 = time.perf_counter(), time.process_time()
         import alerts

@@ -27,12 +27,16 @@ from sqlite_utils import Database
 
 from newsradar.config import Config
 from newsradar.store import now_iso
+from nlp.detect import Analysis
+from nlp.prefilter import build_gate, needs_analysis
 
 logger = logging.getLogger("newsradar.nlp")
 
 _DETECTORS: dict[str, Any] = {}
 
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
+NOTHING_FOUND = Analysis(score=0.0, organisations=[], countries=[], restriction_terms=[], evasion_cues=[],
+                         evidence=[], kinds=[])
 
 
 def get_detector(pipeline: str, watchlists: Mapping[str, Any]) -> Any:
@@ -92,7 +96,15 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
     timings.extract = time.process_time() - started
     started = time.process_time()
     detector = get_detector(pipeline, watchlists)
-    todo = [r for r in results if r.error is None]
+    gate = _gate(watchlists)
+    todo = []
+    for result in results:
+        if result.error is not None:
+            continue
+        if needs_analysis(gate, result.article.title or "", result.article.text):
+            todo.append(result)
+        else:  # nothing the detector could find: skip spaCy altogether
+            result.analysis = NOTHING_FOUND
     try:
         analyses = list(detector.analyse_many([(r.article.title or "", r.article.text) for r in todo],
                                               batch_size=batch_size))
@@ -106,6 +118,16 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
                 result.error = f"tag: {type(exc).__name__}: {exc}"
     timings.tag = time.process_time() - started
     return results, timings
+
+
+_GATES: dict[str, re.Pattern[str]] = {}
+
+
+def _gate(watchlists: Mapping[str, Any]) -> re.Pattern[str]:
+    key = json.dumps(watchlists, sort_keys=True, default=str)
+    if key not in _GATES:
+        _GATES[key] = build_gate(watchlists)
+    return _GATES[key]
 
 
 def _analyse_in_worker(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str, Any],
