@@ -24,11 +24,13 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 from sqlite_utils import Database
+
+if TYPE_CHECKING:  # datasketch pulls in scipy (~0.7 s): imported only when stories are built
+    from datasketch import MinHash, MinHashLSH
 
 from newsradar.config import Config
 
@@ -36,6 +38,7 @@ from .common import ArticleRow, article_from_row, fetch_articles, iso, parse_tim
 
 NUM_PERM = 128
 SHINGLE = 5
+MINHASH_WORDS = 400  # words of an article's opening that its signature covers
 SIGNATURE_TAG = b"mh32:"          # affine32 scheme, NUM_PERM uint32 values follow
 NEAR_DUPLICATE_JACCARD = 0.5      # estimated Jaccard of 5-shingle sets for a syndicated copy
 SYNDICATION_WINDOW = timedelta(days=14)
@@ -76,8 +79,13 @@ def content_terms(text: str) -> list[str]:
 
 
 def minhash(text: str) -> MinHash:
-    """MinHash of the word 5-shingles of the normalised text (shorter texts: of their words)."""
-    tokens = words(text)
+    """MinHash of the word 5-shingles of the text's opening (shorter texts: of their words).
+
+    Copies of one wire story share their opening; hashing at most MINHASH_WORDS words
+    keeps the cost flat for long articles."""
+    from datasketch import MinHash
+
+    tokens = words(text)[:MINHASH_WORDS]
     mh = MinHash(num_perm=NUM_PERM, seed=1)
     if len(tokens) >= SHINGLE:
         shingles = {" ".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
@@ -95,6 +103,8 @@ def signature_bytes(mh: MinHash) -> bytes:
 def signature_from_bytes(blob: bytes | None) -> MinHash | None:
     if not blob or not bytes(blob).startswith(SIGNATURE_TAG):
         return None
+    from datasketch import MinHash
+
     values = np.frombuffer(bytes(blob)[len(SIGNATURE_TAG):], dtype=np.uint32)
     if len(values) != NUM_PERM:
         return None
@@ -218,6 +228,8 @@ def assign_stories(config: Config, db: Database, now: datetime | None = None) ->
             art.seen_at = moment
     first, last = min(a.when or moment for a in pending), max(a.when or moment for a in pending)
 
+    from datasketch import MinHashLSH
+
     # Near-duplicates: signatures of the last SYNDICATION_WINDOW (no texts needed).
     lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=NUM_PERM)
     signatures: dict[str, MinHash] = {}
@@ -234,7 +246,9 @@ def assign_stories(config: Config, db: Database, now: datetime | None = None) ->
             by_hash.setdefault(art.text_hash, art.story_id)
     # Same-event rewrites: full articles of the last EVENT_WINDOW, plus the new ones.
     members = {a.url: a for a, _ in _load_window(db, first - EVENT_WINDOW, last + EVENT_WINDOW, with_text=True)}
-    documents = {a.url: content_terms(_event_text(a)) for a in list(members.values()) + pending}
+    # Only articles naming an organisation can be one event with another (event_threshold).
+    documents = {a.url: content_terms(_event_text(a)) for a in list(members.values()) + pending
+                 if a.organisations}
     vectoriser = _Vectoriser(documents)
 
     assigned = 0
