@@ -25,6 +25,8 @@ HEADLINE_BOOST = 1.3
 LEAD_BOOST = 1.12
 LEAD_SENTENCES = 2
 ADJACENT_RESTRICTION = 0.7
+#: A weak restriction word in the cue sentence that refers back to a named restriction next door.
+COREF_RESTRICTION = 0.85
 SECOND_CUE_BONUS = 0.3
 TOP_K = 4
 NO_ACTOR = 0.8
@@ -104,6 +106,15 @@ def _distinct_cues(hits: list[Hit]) -> list[Hit]:
     return out
 
 
+def _outside_restriction(cues: list[Hit], restr: list[Hit]) -> list[Hit]:
+    """Cues not strictly inside a longer restriction phrase: in "cannot be exported without a
+    licence" the "without a licence" belongs to the rule statement, not to an evasion."""
+    return [
+        c for c in cues
+        if not any(r.start <= c.start and c.end <= r.end and r.end - r.start > c.end - c.start for r in restr)
+    ]
+
+
 def _restriction(sent: Sentence) -> list[Hit]:
     return sent.of("restriction_terms") + sent.of("weak_restriction_terms")
 
@@ -138,8 +149,8 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
     """Evidence weight of sentence i (0 when it has no cue or no restriction term nearby;
     ``context`` is the article-level restriction strength, see ``article_context``)."""
     sent = sentences[i]
-    cues = _distinct_cues(sent.of("evasion_cues"))
     restr_same = _restriction(sent)
+    cues = _distinct_cues(_outside_restriction(sent.of("evasion_cues"), sent.of("restriction_terms")))
     negs = sent.of("negation_cues")
     neg_names = _names(negs)
     result = SentenceScore(sent, 0.0, _names(restr_same), _names(cues), neg_names, bool(negs))
@@ -163,6 +174,10 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
             r_adj = strength
             adj_terms = _names(hits)
     r = max(r_same, r_adj)
+    if r_same > 0.0 and r_adj > 0.0:
+        # "U.S. rules bar X. But X escapes the restriction": a generic restriction word here
+        # ("the restriction", "the rules") refers back to the one named next door
+        r = max(r, min(1.0, r_adj / ADJACENT_RESTRICTION) * COREF_RESTRICTION)
     if context > r and strengths[0] >= ARTICLE_CONTEXT_MIN_CUE and _has_actor(sent):
         # borrowed context only for sentences that say who does it, not for passing
         # mentions such as "the package includes provisions on circumvention"; and weaker
