@@ -16,6 +16,7 @@ from typing import Sequence
 from sqlite_utils import Database
 
 from newsradar.config import Config, Source
+from newsradar.store import StoreError
 
 
 @dataclass(frozen=True)
@@ -31,18 +32,46 @@ class SourceRun:
     last_error: str | None
 
 
+EXIT_STORE_ERROR = 3  # crawler.pipelines.EXIT_STORE_ERROR (not imported: that would load Scrapy)
+STORE_ERROR_PREFIX = "newsradar-crawl: store-error: "
+
+
 class CrawlProcess:
     """A running crawl child; `run_group` identifies its rows in `runs`."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], run_group: str) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], run_group: str, log_file: str | None = None,
+                 db_path: str = "") -> None:
         self.popen = popen
         self.run_group = run_group
+        self.log_file = log_file
+        self.db_path = db_path
 
     def running(self) -> bool:
         return self.popen.poll() is None
 
     def wait(self, timeout: float | None = None) -> int:
-        return self.popen.wait(timeout)
+        """The child's exit status; a child that could not write the store raises StoreError,
+        so the caller fails loudly (exit 1) instead of reporting a run that kept nothing."""
+        code = self.popen.wait(timeout)
+        if code == EXIT_STORE_ERROR:
+            raise StoreError(self.store_error())
+        return code
+
+    def store_error(self) -> str:
+        reason = f"{self.db_path}: the crawl process could not write to the database"
+        if self.log_file:
+            try:
+                with open(self.log_file, "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    f.seek(max(0, f.tell() - 65536))
+                    lines = f.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                lines = []
+            for line in reversed(lines):
+                if line.startswith(STORE_ERROR_PREFIX):
+                    return line[len(STORE_ERROR_PREFIX):]
+            reason += f" (see {self.log_file})"
+        return reason
 
     def stop(self, grace: float = 5.0) -> int:
         """SIGTERM lets Scrapy close the spider and the pipeline flush what it has; a second
@@ -73,7 +102,7 @@ def start_crawl(config: Config, sources: Sequence[Source], *, log_file: str | No
     popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     if stderr:
         stderr.close()
-    return CrawlProcess(popen, run_group)
+    return CrawlProcess(popen, run_group, log_file, str(config.storage.path))
 
 
 def read_summary(db: Database, run_group: str) -> list[SourceRun]:

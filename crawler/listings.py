@@ -8,7 +8,7 @@ and never touches the network; a listing that is not what it claims raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Iterator
 from urllib.parse import urljoin
@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 MAX_ENTRIES = 5000
+MAX_FUTURE = timedelta(days=1)
 
 
 class ListingError(Exception):
@@ -56,11 +57,21 @@ def _parser() -> etree.XMLParser:
                            huge_tree=False, recover=True, remove_comments=True, remove_pis=True)
 
 
+DTD_REFUSED = "XML with an internal DTD or entity declarations is refused"
+
+
 def parse_xml(body: bytes) -> etree._Element:
-    """Parse untrusted XML; entity declarations make it unreadable rather than expanded."""
+    """Parse untrusted XML; entity declarations make it unreadable rather than expanded.
+
+    The quick look at the first 4 KiB refuses the common case before parsing; the check
+    on the parsed document catches a DOCTYPE pushed further down (padding) or hidden by
+    an encoding the byte test cannot read (UTF-16). The parser itself never substitutes
+    entities, never loads a DTD and never touches the network, so neither path reads a
+    file or a URL.
+    """
     head = body[:4096].lower()
     if b"<!entity" in head or (b"<!doctype" in head and b"[" in head.split(b"<!doctype", 1)[1][:2048]):
-        raise ListingError("XML with an internal DTD or entity declarations is refused")
+        raise ListingError(DTD_REFUSED)
     parser = _parser()
     try:
         root = etree.fromstring(body, parser=parser)
@@ -68,6 +79,11 @@ def parse_xml(body: bytes) -> etree._Element:
         raise ListingError(f"malformed XML: {exc}") from None
     if root is None:
         raise ListingError("empty or unreadable XML")
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and (any(True for _ in dtd.iterentities()) or any(True for _ in dtd.elements())):
+        raise ListingError(DTD_REFUSED)
+    if any(e.level >= etree.ErrorLevels.ERROR and "amplification" in e.message for e in parser.error_log):
+        raise ListingError(DTD_REFUSED)
     errors = [e for e in parser.error_log if e.level >= etree.ErrorLevels.ERROR]
     if errors:  # recovered: usable entries are kept, the fault is still reported
         root.set("{urn:newsradar}malformed", f"line {errors[0].line}: {errors[0].message}")
@@ -104,25 +120,32 @@ def _children(el: etree._Element, name: str) -> Iterator[etree._Element]:
 
 
 def normalise_date(text: str | None) -> str | None:
-    """RFC 822 (RSS) or ISO 8601 (Atom, sitemaps) -> ISO 8601 with a timezone (UTC if none given)."""
+    """RFC 822 (RSS) or ISO 8601 (Atom, sitemaps) -> ISO 8601 with a timezone (UTC if none given).
+
+    Dates before 1990, after 2100 or more than a day in the future (time zones and clock
+    skew aside, nothing is published tomorrow) are dropped: None, as if the listing had
+    given no date, so the page's own metadata decides."""
     if not text:
         return None
     text = text.strip()
     parsed: datetime | None = None
     try:
         parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         parsed = None
     if parsed is None:
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    if not (1990 <= parsed.year <= 2100):
+    try:
+        if not (1990 <= parsed.year <= 2100) or parsed > datetime.now(timezone.utc) + MAX_FUTURE:
+            return None  # the year 10000, or "published" next month: a wrong date is worse than none
+        return parsed.isoformat()
+    except OverflowError:  # an offset pushing the instant outside datetime's range
         return None
-    return parsed.isoformat()
 
 
 def parse_feed(body: bytes, base_url: str) -> list[Entry]:

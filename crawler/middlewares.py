@@ -10,11 +10,12 @@ from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Response
 
-from crawler.urls import allowed_hosts, host_key
+from crawler.urls import allowed_hosts, canonicalize, host_key
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,21 @@ class SourceHostsMiddleware:
             if on_refused:
                 on_refused(request)
             raise IgnoreRequest(f"off-site request refused: {request.url}")
+
+
+class LoopAwareRedirectMiddleware(RedirectMiddleware):
+    """Scrapy's redirects, with loops reported instead of silently dropped.
+
+    A redirect back to a URL of its own chain is a duplicate request to Scrapy's
+    scheduler, which drops it without calling the errback: the article would vanish
+    without a word. Here the loop fails the request, so the source records why.
+    """
+
+    def _redirect(self, redirected: Request, request: Request, reason: Any) -> Request:
+        chain = {canonicalize(u) for u in [*request.meta.get("redirect_urls", []), request.url]}
+        if canonicalize(redirected.url) in chain:
+            raise IgnoreRequest(f"redirect loop: {redirected.url} redirects back into its own chain")
+        return super()._redirect(redirected, request, reason)
 
 
 class RetryAfterMiddleware(RetryMiddleware):
@@ -170,5 +186,5 @@ class ContentTypeGuard:
             raise StopDownload(fail=False)
 
 
-__all__ = ["SourceHostsMiddleware", "RetryAfterMiddleware", "PolitenessMiddleware", "ContentTypeGuard",
-           "allowed_hosts", "parse_retry_after"]
+__all__ = ["SourceHostsMiddleware", "LoopAwareRedirectMiddleware", "RetryAfterMiddleware", "PolitenessMiddleware",
+           "ContentTypeGuard", "allowed_hosts", "parse_retry_after"]

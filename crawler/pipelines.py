@@ -14,17 +14,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro
 from sqlite_utils import Database
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from newsradar.store import now_iso, open_db
+from newsradar.store import StoreError, now_iso, open_db
 
 logger = logging.getLogger("newsradar.crawl")
 
 BATCH_PAGES = 25
 BATCH_SECONDS = 1.0
+EXIT_STORE_ERROR = 3  # the crawl process's exit status when the store cannot be written
+STORE_ERROR_PREFIX = "newsradar-crawl: store-error: "
+
+# Set when a write failed (disk full, read-only file): `crawler.run` exits EXIT_STORE_ERROR.
+store_failures: list[str] = []
 
 
 @dataclass
@@ -52,12 +58,30 @@ class StorePipeline:
     tallies: dict[str, SourceTally] = field(default_factory=dict)
     started_at: str = field(default_factory=now_iso)
     last_flush: float = field(default_factory=time.monotonic)
+    crawler: Crawler | None = None
+    failed: str | None = None
+    finished: bool = False  # the spider ran out of work (not stopped, not crashed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "StorePipeline":
         settings = crawler.settings
-        return cls(db_path=settings.get("NEWSRADAR_DB"), run_group=settings.get("NEWSRADAR_RUN_GROUP"),
-                   source_names=list(settings.getlist("NEWSRADAR_SOURCES")))
+        pipeline = cls(db_path=settings.get("NEWSRADAR_DB"), run_group=settings.get("NEWSRADAR_RUN_GROUP"),
+                       source_names=list(settings.getlist("NEWSRADAR_SOURCES")), crawler=crawler)
+        crawler.signals.connect(pipeline.spider_idle, signal=signals.spider_idle)
+        return pipeline
+
+    def spider_idle(self, spider: Spider | None = None) -> None:
+        self.finished = True
+
+    def _store_failed(self, exc: StoreError) -> None:
+        """A write failed: stop fetching what cannot be kept, and say so (never a silent loss)."""
+        if self.failed is None:
+            self.failed = str(exc)
+            store_failures.append(self.failed)
+            logger.error("stage=store event=store-error detail=%s", json.dumps(self.failed))
+            engine = self.crawler.engine if self.crawler is not None else None
+            if engine is not None and engine.spider is not None:
+                deferred_from_coro(engine.close_spider_async(reason="store-error"))
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.db = open_db(self.db_path)
@@ -70,8 +94,12 @@ class StorePipeline:
             self.listings.append(item)
         elif isinstance(item, SourceEvent):
             self._count(item)
-        if len(self.pages) >= BATCH_PAGES or time.monotonic() - self.last_flush > BATCH_SECONDS:
-            self.flush()
+        due = len(self.pages) >= BATCH_PAGES or time.monotonic() - self.last_flush > BATCH_SECONDS
+        if due and self.failed is None:
+            try:
+                self.flush()
+            except StoreError as exc:
+                self._store_failed(exc)
         return item
 
     def _count(self, event: SourceEvent) -> None:
@@ -93,9 +121,10 @@ class StorePipeline:
         """Write the batch in one transaction; pages already stored are left alone."""
         assert self.db is not None
         self.last_flush = time.monotonic()
-        if not (self.pages or self.listings or self.log_rows):
+        if not (self.pages or self.log_rows):
             return
         now = now_iso()
+        new: dict[str, int] = {}
         with self.db.conn:
             for page in self.pages:
                 exists = self.db.execute("select 1 from pages where url = ?", [page.url]).fetchone()
@@ -106,27 +135,50 @@ class StorePipeline:
                         "status": page.status, "content_type": page.content_type, "encoding": page.encoding,
                         "html": page.html, "feed_meta": json.dumps(page.feed_meta), "state": "fetched",
                     })
-                    self.tallies.setdefault(page.source, SourceTally()).new += 1
+                    new[page.source] = new.get(page.source, 0) + 1
                 aliases = {page.requested_url, page.url}
                 self.db["url_aliases"].insert_all(
                     ({"url": alias, "page_url": page.url} for alias in aliases), pk="url", ignore=True)
-            for listing in self.listings:
-                row: dict[str, Any] = {"url": listing.url, "source": listing.source, "last_status": listing.status,
-                                       "last_fetched_at": now}
-                if listing.status == 200:
-                    row.update(etag=listing.etag, last_modified=listing.last_modified)
-                self.db["listings"].upsert(row, pk="url")
             if self.log_rows:
                 self.db["fetch_log"].insert_all(self.log_rows)
+        for source, count in new.items():  # counted once committed
+            self.tallies.setdefault(source, SourceTally()).new += count
         self.pages.clear()
-        self.listings.clear()
         self.log_rows.clear()
 
+    def _write_listings(self, now: str) -> None:
+        """Listing validators are kept only when the run got to the end.
+
+        A 304 next time means "nothing new since then", which is true only if every article
+        that version of the listing announced was requested. A run killed, stopped or out of
+        disk space did not get there: its validators are not written (a killed run writes
+        nothing at all), so the next run reads the listing in full and finds what is left.
+        """
+        assert self.db is not None
+        for listing in self.listings:
+            row: dict[str, Any] = {"url": listing.url, "source": listing.source, "last_status": listing.status,
+                                   "last_fetched_at": now}
+            if listing.status == 200 and self.finished and self.failed is None:
+                row.update(etag=listing.etag, last_modified=listing.last_modified)
+            self.db["listings"].upsert(row, pk="url")
+        self.listings.clear()
+
     def close_spider(self, spider: Spider | None = None) -> None:
-        self.flush()
+        try:
+            if self.failed is None:
+                self.flush()
+            self._write_runs()
+        except StoreError as exc:
+            self._store_failed(exc)
+        finally:
+            if self.db is not None:
+                self.db.conn.close()
+
+    def _write_runs(self) -> None:
         assert self.db is not None
         now = now_iso()
         with self.db.conn:
+            self._write_listings(now)
             for name, tally in self.tallies.items():
                 status = "ok" if tally.ok and not tally.failed else ("partial" if tally.ok else "failed")
                 self.db["runs"].insert({
@@ -147,4 +199,3 @@ class StorePipeline:
                 logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
                             "skipped=%d errors=%d", name, status, tally.discovered, tally.fetched, tally.new,
                             tally.not_modified, tally.skipped, tally.errors)
-        self.db.conn.close()

@@ -13,10 +13,11 @@ import sys
 
 from scrapy.crawler import CrawlerProcess
 
+from crawler.pipelines import EXIT_STORE_ERROR, STORE_ERROR_PREFIX, store_failures
 from crawler.settings import build_settings
 from crawler.spiders import CrawlPlan, NewsSpider
 from newsradar.config import ConfigError, load_config
-from newsradar.store import open_db
+from newsradar.store import StoreError, open_db
 
 
 def load_plan_state(db_path: str, plan: CrawlPlan) -> None:
@@ -45,12 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = CrawlPlan(sources=sources, max_age_days=config.crawl.max_age_days,
                      max_page_bytes=config.crawl.max_page_bytes)
-    load_plan_state(str(config.storage.path), plan)
+    try:
+        load_plan_state(str(config.storage.path), plan)
+    except StoreError as exc:
+        print(STORE_ERROR_PREFIX + str(exc), file=sys.stderr)
+        return EXIT_STORE_ERROR
     process = CrawlerProcess(build_settings(config, sources, args.run_group))
     for noisy in ("scrapy", "twisted", "asyncio", "protego"):  # our own lines say what happened
         logging.getLogger(noisy).setLevel(logging.WARNING)
     process.crawl(NewsSpider, plan=plan)
     process.start()
+    if store_failures:  # the last line of the log names the cause; the parent reads it
+        print(STORE_ERROR_PREFIX + store_failures[0], file=sys.stderr)
+        return EXIT_STORE_ERROR
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.spiders import MAX_REDIRECTS
 from newsradar.config import Config, Source
 
 
@@ -25,7 +26,7 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "DOWNLOAD_WARNSIZE": 0,
-        "REDIRECT_MAX_TIMES": 5,
+        "REDIRECT_MAX_TIMES": MAX_REDIRECTS,
         "METAREFRESH_ENABLED": False,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 2,
@@ -45,6 +46,8 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
             "crawler.middlewares.PolitenessMiddleware": 120,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawler.middlewares.RetryAfterMiddleware": 550,
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            "crawler.middlewares.LoopAwareRedirectMiddleware": 600,
         },
         "EXTENSIONS": {"crawler.middlewares.ContentTypeGuard": 100},
         "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},

@@ -8,9 +8,11 @@ from a listing, and never fetches an article URL the store already has.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import logging
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +22,7 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
@@ -30,6 +33,7 @@ from newsradar.config import Source
 logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 2
+MAX_REDIRECTS = 5  # REDIRECT_MAX_TIMES in crawler.settings
 LINKS_PER_SECTION_PAGE = 300
 
 
@@ -185,10 +189,11 @@ class NewsSpider(scrapy.Spider):
         final = canonicalize(response.url)
         redirected = response.request is not None and meta.get("redirect_urls")
         requested = canonicalize(meta["redirect_urls"][0]) if redirected else meta["canonical"]
+        html, encoding = page_text(response)
         yield PageFetched(
             url=final, fetched_url=response.url, requested_url=requested, source=source,
             discovered_via=meta.get("via", "feed"), status=response.status, content_type=ctype,
-            encoding=response.encoding, html=response.text, feed_meta=self.entry_meta.get(meta["canonical"], {}),
+            encoding=encoding, html=html, feed_meta=self.entry_meta.get(meta["canonical"], {}),
         )
         yield from self._source_event(source, fetched=1)
 
@@ -203,12 +208,16 @@ class NewsSpider(scrapy.Spider):
     def article_failed(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         source = request.meta["source"]
-        if failure.check(IgnoreRequest):  # robots.txt or an off-site redirect: a decision, not an error
-            yield from self._source_event(source, skipped=1, event="refused", url=request.url,
+        url = (request.meta.get("redirect_urls") or [request.url])[0]  # as the listing announced it
+        # HttpError and Scrapy's size / redirect limits are IgnoreRequest subclasses or
+        # instances too, but they are failures of the page, reported as errors.
+        if failure.check(IgnoreRequest) and not failure.check(HttpError) and not _is_limit(failure):
+            # robots.txt or an off-site redirect: a decision, not an error
+            yield from self._source_event(source, skipped=1, event="refused", url=url,
                                           detail=str(failure.value))
             return
         self.entry_meta.pop(request.meta.get("canonical", ""), None)  # may be retried on a later run
-        yield from self._source_event(source, errors=1, event="article-error", url=request.url,
+        yield from self._source_event(source, errors=1, event="article-error", url=url,
                                       detail=describe_failure(failure))
 
     def _refused(self, request: scrapy.Request) -> None:
@@ -223,13 +232,22 @@ def describe_failure(failure: Failure) -> str:
 
     Matched on class names because Twisted and Scrapy (2.19 wraps them) both name them.
     """
-    from scrapy.spidermiddlewares.httperror import HttpError
-
     exc = failure.value
     if isinstance(exc, HttpError):
-        return f"HTTP {exc.response.status}"
-    names = " ".join(cls.__name__ for cls in type(exc).__mro__).lower()
+        status = exc.response.status
+        if 300 <= status < 400:  # Scrapy hands back redirects it will not follow (file:, data:, ...)
+            location = (exc.response.headers.get(b"Location") or b"").decode("latin-1")
+            scheme = location.split(":", 1)[0][:20] if ":" in location else "?"
+            return f"HTTP {status}: redirect to a {scheme}: URL not followed"
+        return f"HTTP {status}"
     text = " ".join(str(exc).split())
+    if "max redirections" in text:
+        return f"too many redirects (a chain longer than {MAX_REDIRECTS})"
+    if text.startswith("redirect loop"):
+        return text
+    if "DOWNLOAD_MAXSIZE" in text and "decompress" in text:
+        return "page larger than max_page_bytes after decompression"
+    names = " ".join(cls.__name__ for cls in type(exc).__mro__).lower()
     for needle, said in (("dnslookup", "DNS lookup failed"), ("connectionrefused", "connection refused"),
                          ("timeout", "timed out"), ("timedout", "timed out")):
         if needle in names:
@@ -237,6 +255,38 @@ def describe_failure(failure: Failure) -> str:
     if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower() and "size" in text:
         return "page larger than max_page_bytes"
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _is_limit(failure: Failure) -> bool:
+    """Scrapy's redirect limit and decompression limit raise a plain IgnoreRequest."""
+    text = str(failure.value)
+    return ("max redirections" in text or text.startswith("redirect loop")
+            or ("DOWNLOAD_MAXSIZE" in text and "decompress" in text))
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def page_text(response: TextResponse) -> tuple[str, str]:
+    """The page as text and the encoding it was read with.
+
+    A header saying UTF-8 over bytes that are not UTF-8 and hold no UTF-8 multi-byte
+    sequence at all is the classic lie of a legacy (Windows-1252) page behind a
+    misconfigured server: read as cp1252 it is the text its author wrote, read as UTF-8
+    every accented letter becomes U+FFFD. Bytes that are mostly UTF-8 with a few
+    invalid ones stay UTF-8 (invalid bytes become U+FFFD). NUL and other C0 control
+    characters, which HTML forbids and XML tools reject, are removed.
+    """
+    text, encoding = response.text, response.encoding
+    if "\ufffd" in text and codecs.lookup(encoding).name == "utf-8":
+        body = response.body
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            if not _UTF8_MULTIBYTE.search(body):
+                text, encoding = body.decode("cp1252", errors="replace"), "cp1252"
+    return _CONTROL_CHARS.sub("", text), encoding
 
 
 def _header(response: Response, name: bytes) -> str | None:

@@ -6,6 +6,8 @@ reached through a feed (with utm_* tags), a sitemap and a section page is fetche
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -40,7 +42,16 @@ def canonicalize(url: str) -> str:
 
     Lower-case scheme and host, default port dropped, fragment dropped, tracking
     parameters removed, remaining query sorted (w3lib), trailing-slash kept as is.
+    Never raises: a URL that cannot be parsed (a port out of range, a broken IPv6
+    literal) is returned stripped, and `host_key` refuses it.
     """
+    try:
+        return _canonicalize(url)
+    except ValueError:
+        return url.strip()
+
+
+def _canonicalize(url: str) -> str:
     parts = urlsplit(safe_url_string(url.strip()))
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
     host = (parts.hostname or "").lower().rstrip(".")
@@ -54,16 +65,25 @@ def canonicalize(url: str) -> str:
 
 
 def host_key(url: str) -> tuple[str, int | None] | None:
-    """(host, port) of an http(s) URL, or None for anything else (javascript:, data:, credentials...)."""
+    """(host, port) of an http(s) URL, or None for anything else (javascript:, data:, credentials...).
+
+    The host is read after the same normalisation Scrapy applies to every request URL
+    (w3lib's `safe_url_string`: IDNA, so `bücher.example` is `xn--bcher-kva.example` and
+    fullwidth letters fold to ASCII): the allow-list compares what is actually fetched.
+    A homograph (Cyrillic 'о' for Latin 'o') stays a different host.
+    """
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(safe_url_string(url.strip()))
         port = parts.port
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         return None
     default = 443 if parts.scheme == "https" else 80
-    return parts.hostname.lower().rstrip("."), port or default
+    host = parts.hostname.lower().rstrip(".")
+    with contextlib.suppress(ValueError):
+        host = ipaddress.ip_address(host).compressed  # one spelling per IP address ([::ffff:7f00:1])
+    return host, port or default
 
 
 def allowed_hosts(urls: Iterable[str]) -> frozenset[tuple[str, int | None]]:
@@ -77,8 +97,11 @@ def is_allowed(url: str, hosts: frozenset[tuple[str, int | None]]) -> bool:
 
 
 def looks_like_document(url: str) -> bool:
-    """False for URLs whose extension says PDF, image, media or archive."""
-    return not SKIPPED_EXTENSIONS.search(urlsplit(url).path)
+    """False for URLs whose extension says PDF, image, media or archive (or that do not parse)."""
+    try:
+        return not SKIPPED_EXTENSIONS.search(urlsplit(url).path)
+    except ValueError:
+        return False
 
 
 def looks_like_article(url: str, listing_url: str) -> bool:
@@ -87,6 +110,8 @@ def looks_like_article(url: str, listing_url: str) -> bool:
     Articles have a slug of several words, a date in the path or a long numeric id;
     tag/author/category/pagination/calendar links and the listing itself are not.
     """
+    if host_key(url) is None:  # javascript:, mailto:, credentials, unparsable: never an article
+        return False
     parts = urlsplit(url)
     if canonicalize(url) == canonicalize(listing_url) or not looks_like_document(url):
         return False
