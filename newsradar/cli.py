@@ -29,7 +29,8 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Key=value lines on stderr: one event per line, parseable by a log collector."""
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format=LOG_FORMAT, force=True)
-    for noisy in ("scrapy", "twisted", "trafilatura", "htmldate", "filelock", "urllib3", "asyncio", "apscheduler"):
+    for noisy in ("scrapy", "twisted", "trafilatura", "htmldate", "filelock", "urllib3", "asyncio", "apscheduler",
+                   "slack_sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

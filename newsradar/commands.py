@@ -49,7 +49,7 @@ def crawl_and_report(config: Config, sources: Any, console: Console, *, send_ale
     from newsradar.store import now_iso
 
     started_at = now_iso()
-    with crawl_lock(config.storage.path, on_wait=lambda m: console.print(Text(m))):
+    with crawl_lock(config.storage.path, on_wait=lambda m: console.print(Text(m), soft_wrap=True)):
         if live:
             live.start()
         try:
@@ -59,7 +59,7 @@ def crawl_and_report(config: Config, sources: Any, console: Console, *, send_ale
             if live:
                 live.stop()
     print_crawl_summary(console, sources, report)
-    return 0
+    return 0 if report.crawl_exit == 0 else 1  # the crawl process itself failed (e.g. disk full)
 
 
 def print_crawl_summary(console: Console, sources: Any, report: Any) -> None:

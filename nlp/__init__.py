@@ -35,6 +35,7 @@ logger = logging.getLogger("newsradar.nlp")
 _DETECTORS: dict[str, Any] = {}
 
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
+MAX_TAG_CHARS = 200_000  # spaCy refuses texts over 1,000,000 characters; no article is that long
 NOTHING_FOUND = Analysis(score=0.0, organisations=[], countries=[], restriction_terms=[], evasion_cues=[],
                          evidence=[], kinds=[])
 
@@ -106,14 +107,14 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
         else:  # nothing the detector could find: skip spaCy altogether
             result.analysis = NOTHING_FOUND
     try:
-        analyses = list(detector.analyse_many([(r.article.title or "", r.article.text) for r in todo],
-                                              batch_size=batch_size))
+        analyses = list(detector.analyse_many([(r.article.title or "", r.article.text[:MAX_TAG_CHARS])
+                                               for r in todo], batch_size=batch_size))
         for result, analysis in zip(todo, analyses):
             result.analysis = analysis
     except Exception:  # find the page that broke the batch; keep the others
         for result in todo:
             try:
-                result.analysis = detector.analyse(result.article.title or "", result.article.text)
+                result.analysis = detector.analyse(result.article.title or "", result.article.text[:MAX_TAG_CHARS])
             except Exception as exc:
                 result.error = f"tag: {type(exc).__name__}: {exc}"
     timings.tag = time.process_time() - started
