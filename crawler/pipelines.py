@@ -86,6 +86,9 @@ class StorePipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         self.db = open_db(self.db_path)
         self.tallies = {name: SourceTally() for name in self.source_names}
+        spider = spider or (self.crawler.spider if self.crawler is not None else None)
+        if spider is not None and hasattr(spider, "record_event"):
+            spider.record_event = self._count  # counters bypass the item machinery
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, PageFetched):
@@ -126,19 +129,27 @@ class StorePipeline:
         now = now_iso()
         new: dict[str, int] = {}
         with self.db.conn:
+            urls = list({page.url for page in self.pages})
+            stored = {row[0] for row in self.db.execute(
+                f"select url from pages where url in ({','.join('?' * len(urls))})", urls)} if urls else set()
+            rows: dict[str, dict[str, Any]] = {}
             for page in self.pages:
-                exists = self.db.execute("select 1 from pages where url = ?", [page.url]).fetchone()
-                if not exists:
-                    self.db["pages"].insert({
-                        "url": page.url, "fetched_url": page.fetched_url, "source": page.source,
-                        "discovered_via": page.discovered_via, "first_seen_at": now, "fetched_at": now,
-                        "status": page.status, "content_type": page.content_type, "encoding": page.encoding,
-                        "html": page.html, "feed_meta": json.dumps(page.feed_meta), "state": "fetched",
-                    })
-                    new[page.source] = new.get(page.source, 0) + 1
-                aliases = {page.requested_url, page.url}
+                if page.url in stored or page.url in rows:
+                    continue
+                rows[page.url] = {
+                    "url": page.url, "fetched_url": page.fetched_url, "source": page.source,
+                    "discovered_via": page.discovered_via, "first_seen_at": now, "fetched_at": now,
+                    "status": page.status, "content_type": page.content_type, "encoding": page.encoding,
+                    "html": page.html, "feed_meta": json.dumps(page.feed_meta), "state": "fetched",
+                }
+                new[page.source] = new.get(page.source, 0) + 1
+            if rows:  # one statement per batch: sqlite-utils inspects the table on every call
+                self.db["pages"].insert_all(rows.values(), pk="url", ignore=True)
+            aliases = {alias: page.url for page in self.pages for alias in (page.requested_url, page.url)}
+            if aliases:
                 self.db["url_aliases"].insert_all(
-                    ({"url": alias, "page_url": page.url} for alias in aliases), pk="url", ignore=True)
+                    ({"url": alias, "page_url": target} for alias, target in aliases.items()), pk="url",
+                    ignore=True)
             if self.log_rows:
                 self.db["fetch_log"].insert_all(self.log_rows)
         for source, count in new.items():  # counted once committed

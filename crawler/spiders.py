@@ -16,7 +16,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -55,6 +55,7 @@ class NewsSpider(scrapy.Spider):
     def __init__(self, plan: CrawlPlan, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
+        self.record_event: Callable[[SourceEvent], None] | None = None
         self.hosts = {s.name: allowed_hosts(s.urls) for s in plan.sources}
         # canonical article URL requested in this run -> what feeds/sitemaps said about it
         self.entry_meta: dict[str, dict[str, Any]] = {}
@@ -224,7 +225,16 @@ class NewsSpider(scrapy.Spider):
         logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)
 
     def _source_event(self, source: str, **counts: Any) -> Iterator[SourceEvent]:
-        yield SourceEvent(source=source, **counts)
+        """Count or record something about a source.
+
+        Handed straight to the store pipeline (`record_event`, set when it opens) rather
+        than yielded as an item: an item per counter costs Scrapy a task and a trip
+        through every middleware, which was a third of the crawl's CPU per page."""
+        event = SourceEvent(source=source, **counts)
+        if self.record_event is not None:
+            self.record_event(event)
+            return iter(())
+        return iter((event,))
 
 
 def describe_failure(failure: Failure) -> str:

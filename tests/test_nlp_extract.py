@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from nlp.extract import ExtractedArticle, extract_article, parse_date, read_html_file, strip_site_affixes
+from nlp.extract import (
+    ExtractedArticle,
+    extract_article,
+    html_as_utf8,
+    parse_date,
+    parse_html,
+    read_html_file,
+    strip_site_affixes,
+)
 
 BODY = "".join(
     f"<p>Paragraph {i}: the regulator published new guidance on chip exports to partner countries, "
@@ -217,3 +226,108 @@ def test_read_html_file_plain_and_gzip(tmp_path: Path) -> None:
     assert read_html_file(tmp_path / "a.html") == raw
     assert read_html_file(tmp_path / "b.html.gz") == raw
     assert extract_article(read_html_file(tmp_path / "b.html.gz")).title == "Stored"
+
+
+# --------------------------------------------------------------------------- title cross-checks
+
+
+def jsonld_head(headline: str) -> str:
+    data = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": headline}
+    return f'<script type="application/ld+json">{json.dumps(data)}</script>'
+
+
+@pytest.mark.parametrize("separator", [": ", " - ", " – ", " | "])
+def test_title_drops_kicker_when_og_title_is_the_headline_without_it(separator: str) -> None:
+    head = jsonld_head(f"Neue Leipziger Schule{separator}Judy Lybke, ganz und gar nicht eigenartig") + (
+        '<meta property="og:title" content="Judy Lybke, ganz und gar nicht eigenartig">'
+    )
+    assert extract_article(page(head)).title == "Judy Lybke, ganz und gar nicht eigenartig"
+
+
+def test_title_keeps_jsonld_headline_when_og_title_differs_otherwise() -> None:
+    head = jsonld_head("Chiesa ruft zum Widerstand auf") + '<meta property="og:title" content="Chiesa ruft auf">'
+    assert extract_article(page(head)).title == "Chiesa ruft zum Widerstand auf"
+    # og:title longer than the headline (it carries the kicker): the headline stays
+    head = jsonld_head("Trump-Anwältin soll Justizministerin werden") + (
+        '<meta property="og:title" content="Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden">'
+    )
+    assert extract_article(page(head)).title == "Trump-Anwältin soll Justizministerin werden"
+
+
+def test_title_kicker_not_dropped_on_h1_evidence_alone() -> None:
+    # pages often render the kicker outside the <h1>; that is no evidence against it
+    head = jsonld_head("Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden") + (
+        '<meta property="og:title" content="Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden">'
+    )
+    body = "<h1>Trump-Anwältin soll Justizministerin werden</h1>" + BODY
+    assert extract_article(page(head, body=body)).title == "Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden"
+
+
+def test_title_from_meta_headline_before_og_title_with_section_and_site() -> None:
+    head = (
+        '<meta property="og:site_name" content="한국일보">'
+        '<meta name="headline" content="장동혁, 한동훈 제명했지만 부담 커졌다">'
+        '<meta property="og:title" content="장동혁, 한동훈 제명했지만 부담 커졌다-정치ㅣ한국일보">'
+    )
+    assert extract_article(page(head, lang="ko")).title == "장동혁, 한동훈 제명했지만 부담 커졌다"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("南海トラフ、一時調査 巨大地震、基準達せず：中日新聞Web", "南海トラフ、一時調査 巨大地震、基準達せず"),
+        ("フジテレビ問題で大激震へ｜日刊ゲンダイDIGITAL", "フジテレビ問題で大激震へ"),
+        ("제목이 여기에 있다ㅣ한국일보", "제목이 여기에 있다"),
+        # only an exact site name is cut when nothing but the separator marks it
+        ("Trump-Anwältin kommt", "Trump-Anwältin kommt"),
+        ("中日新聞Web：特集", "中日新聞Web：特集"),
+    ],
+)
+def test_strip_site_affixes_unspaced_separators(raw: str, expected: str) -> None:
+    keys = {"中日新聞web", "日刊ゲンダイdigital", "한국일보", "anwaltinkommt"}
+    assert strip_site_affixes(raw, keys) == expected
+
+
+# --------------------------------------------------------------------------- parsing and logging
+
+
+def test_parse_strips_xml_invalid_characters_from_bytes_and_text() -> None:
+    dirty = "<html><body><p>a\x00b\x0bc\ufffed\uffffe\tf</p></body></html>"
+    for source in (dirty, dirty.encode("utf-8")):
+        tree = parse_html(source)
+        assert tree is not None
+        assert tree.findtext(".//p") == "abcde\tf"
+    assert parse_html(" \n\u3000 ") is None
+    assert parse_html('<?xml version="1.0"?><html><body><p>x</p></body></html>'.encode()) is not None
+
+
+def test_html_as_utf8_passes_utf8_through_and_decodes_the_rest() -> None:
+    utf8 = page("<title>Grüße</title>").encode("utf-8")
+    assert html_as_utf8(utf8) is utf8
+    latin = '<html><head><meta charset="windows-1252"><title>caf\xe9</title></head></html>'.encode("cp1252")
+    assert "café" in html_as_utf8(latin).decode("utf-8")
+    assert html_as_utf8("Köln") == "Köln".encode("utf-8")
+
+
+def test_bodyless_page_logs_no_trafilatura_warning_even_if_app_lowers_its_level() -> None:
+    """An app (newsradar.cli.setup_logging) may set "trafilatura" to WARNING; a body-less page
+    must still not emit "discarding data" (with a root handler on a closed stream, as after a
+    captured test, that became a "--- Logging error ---" traceback)."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    library_logger = logging.getLogger("trafilatura")
+    previous_level = library_logger.level
+    handler = Collect(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    library_logger.setLevel(logging.WARNING)
+    try:
+        article = extract_article("<html><head><title>Empty</title></head><body></body></html>")
+    finally:
+        library_logger.setLevel(previous_level)
+        logging.getLogger().removeHandler(handler)
+    assert article.text == ""
+    assert not [r for r in records if r.name.startswith("trafilatura") and r.levelno >= logging.WARNING]
