@@ -16,7 +16,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
@@ -595,9 +595,13 @@ def parse_date(value: Any) -> datetime | None:
         parsed = parsed_or_none
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    if not 1990 <= parsed.year <= 2100:
-        return None
-    return parsed
+    return parsed if plausible_date(parsed) else None
+
+
+def plausible_date(parsed: datetime) -> bool:
+    """A publication date from 1990 up to a day from now: a page dated 2099 would otherwise
+    look fresh (and alertable) forever."""
+    return 1990 <= parsed.year and parsed <= datetime.now(timezone.utc) + timedelta(days=1)
 
 
 def parse_epoch(seconds: float) -> datetime | None:
@@ -608,7 +612,7 @@ def parse_epoch(seconds: float) -> datetime | None:
         parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
-    return parsed if 1990 <= parsed.year <= 2100 else None
+    return parsed if plausible_date(parsed) else None
 
 
 TZ_ABBREVIATIONS = {

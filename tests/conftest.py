@@ -40,6 +40,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
 
 
+# =============================================================== 0. process-wide state
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """`newsradar.cli.main()` configures logging onto the stderr pytest captures for that
+    test; later tests (and worker processes they start) must not inherit a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
 # =============================================================== 1. store and config
 
 @pytest.fixture

@@ -409,3 +409,72 @@ def test_around_restriction_and_counterfactual_cues(detector: Detector) -> None:
 
 def test_kinds_empty_without_evidence(detector: Detector) -> None:
     assert detector.analyse("Quarterly results", "Revenue rose 5% on strong demand.").kinds == []
+
+
+# -- added with the third simulated set (sim3): hard negatives that use the vocabulary and
+# thin positives whose rule statement or cue is worded differently. Written for these tests.
+
+
+def test_prevention_frames_are_not_evasion(detector: Detector) -> None:
+    """A rule "to prevent diversion" or a designation list "to counter evasion" states what a
+    measure guards against; nobody is reported circumventing anything."""
+    a = detector.analyse(
+        "Commerce tightens licensing for AI accelerators to prevent diversion",
+        "The department published a rule requiring licences for exports of advanced accelerators to 40 more "
+        "countries. Officials said the caps were designed to prevent diversion to countries of concern. "
+        "Exporters have 90 days to comply.",
+    )
+    assert a.score < 0.4, [(e.sentence, e.evasion_cues) for e in a.evidence]
+    b = detector.analyse(
+        "Treasury designates 60 Russian defence firms",
+        "The Treasury sanctioned 60 Russian companies on Friday. \"We will keep working to counter evasion,\" "
+        "the secretary said. The designations freeze the companies' US assets.",
+    )
+    assert b.score < 0.4
+
+
+def test_banned_activity_is_part_of_the_rule(detector: Detector) -> None:
+    a = detector.analyse(
+        "EU adopts new Russia sanctions",
+        "The package includes a ban on trans-shipping Russian gas through EU ports and bars re-exports of "
+        "listed items. It also lists 30 more officials.",
+    )
+    assert a.score < 0.4, [(e.sentence, e.evasion_cues) for e in a.evidence]
+
+
+def test_history_headline_and_old_years_damp(detector: Detector) -> None:
+    a = detector.analyse(
+        "How Cold War smugglers moved Western computers east",
+        "In the 1970s, Western governments restricted exports of computers to the Eastern bloc under CoCom "
+        "export controls. Smugglers found ways around the controls. In 1983 a shipment routed through front "
+        "companies in Europe was intercepted in Hamburg.",
+    )
+    assert a.score < 0.5
+
+
+def test_licensed_lease_counts_as_compliance(detector: Detector) -> None:
+    a = detector.analyse(
+        "Cloud firm to lease 10,000 GPUs to Gulf AI lab under US licence",
+        "The chips stay in the provider's data centre and are approved by US export authorities. "
+        "The licence bars access by companies from countries of concern.",
+    )
+    assert a.score < 0.5
+
+
+@pytest.mark.parametrize("text", [
+    "Vendors in the market offered accelerators that cannot legally be shipped to China, smuggled in by couriers.",
+    "Vendors offered accelerators that Washington forbids selling to China, brought across the border by smugglers.",
+    "The distributor smuggled programmable chips to Iran through a Dubai trading company.",
+])
+def test_rule_statements_in_other_wordings_give_context(detector: Detector, text: str) -> None:
+    assert detector.analyse("Market report", text).restriction_terms, text
+
+
+def test_procurement_agent_and_onward_delivery(detector: Detector) -> None:
+    a = detector.analyse(
+        "Prosecutors seize parts bound for Russian airlines",
+        "According to the complaint, a company in the Maldives ordered engine parts from US suppliers while in fact "
+        "acting as a procurement agent for Russian carriers that are barred from receiving them. Some of the parts "
+        "were subsequently shipped to Moscow.",
+    )
+    assert a.score >= 0.5
