@@ -26,6 +26,7 @@ from newsradar.config import Config, Source
 logger = logging.getLogger("newsradar.run")
 
 POLL_SECONDS = 0.25
+ASSIGN_EVERY = 200  # analysed articles between story-grouping passes during a crawl
 
 
 class BusyError(Exception):
@@ -91,11 +92,19 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
     stage = nlp.NlpStage(config, workers=config.detection.workers if workers is None else workers,
                          report=report.nlp)
     child = crawler.start_crawl(config, sources, log_file=crawl_log)
+    logger.info("stage=run event=crawl-started sources=%d workers=%d", len(sources), stage.workers)
+    unassigned = 0
     try:
         while child.running():
             if stop is not None and stop.is_set():
                 break
             written = stage.pump(db, wait=POLL_SECONDS)
+            unassigned += written
+            if send_alerts and unassigned >= ASSIGN_EVERY:  # group stories while the crawl goes on
+                import alerts
+
+                alerts.assign_stories(config, db)
+                unassigned = 0
             if on_progress:
                 on_progress(db, report)
             if not written and not stage.in_flight:

@@ -182,6 +182,7 @@ class NlpStage:
             if not self._next_rows(db):
                 return 0
             self.pool = futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            logger.info("stage=nlp event=workers-started workers=%d", self.workers)
         while len(self.in_flight) < 2 * self.workers:
             rows = self._next_rows(db)
             if not rows:

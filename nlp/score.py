@@ -14,6 +14,7 @@ carry over to other outlets' wording, so each one encodes a linguistic reason, n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from nlp.tagger import Hit, Sentence, Tagged
@@ -34,6 +35,11 @@ NEGATION_DAMP = 0.75     # multiplier 1 - 0.75 * weight of the strongest negatio
 COMPLIANCE_DAMP = 0.5
 BENIGN_DAMP = 0.75
 HISTORY_DAMP = 0.6
+#: A cue sentence next to a historical one ("Smugglers found ways around it." after "In the
+#: 1970s...") is usually part of the same history; an article whose headline is historical
+#: ("How Cold War smugglers...") is an explainer, not news of a circumvention.
+HISTORY_NEIGHBOUR_DAMP = 0.3
+HISTORY_HEADLINE_DAMP = 0.4
 HEDGE_DAMP = 0.3
 DENIAL_PER_SENTENCE = 0.22
 DENIAL_FLOOR = 0.3
@@ -115,6 +121,25 @@ def _outside_restriction(cues: list[Hit], restr: list[Hit]) -> list[Hit]:
     ]
 
 
+#: A year before 2000 ("in 1983", "the 1970s"), not an amount ("$1,950", "1950 units" is rare).
+_OLD_YEAR = re.compile(r"(?<![\d$£€.,])1[89]\d\d(?:s|\b)(?![\d,.]\d)")
+
+
+def _historic(sent: Sentence) -> bool:
+    """Whether a sentence is set in the past: a history cue or a pre-2000 year."""
+    return bool(sent.of("history_cues")) or bool(_OLD_YEAR.search(sent.text))
+
+
+def _outside_frames(cues: list[Hit], frames: list[Hit]) -> list[Hit]:
+    """Cues that do not start inside a prevention/prohibition frame: in "to prevent diversion
+    through third countries" or "a ban on trans-shipping gas through EU ports" the cue
+    (and whatever it spans after) is what the rule forbids, not something anyone did."""
+    return [
+        c for c in cues
+        if not any(f.start <= c.start < f.end for f in frames)
+    ]
+
+
 def _restriction(sent: Sentence) -> list[Hit]:
     return sent.of("restriction_terms") + sent.of("weak_restriction_terms")
 
@@ -150,7 +175,10 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
     ``context`` is the article-level restriction strength, see ``article_context``)."""
     sent = sentences[i]
     restr_same = _restriction(sent)
-    cues = _distinct_cues(_outside_restriction(sent.of("evasion_cues"), sent.of("restriction_terms")))
+    # cues that are part of a rule statement ("cannot be exported without a licence", "a ban on
+    # trans-shipping") or the object of a prevention frame ("to prevent diversion") do not count
+    cues = _outside_restriction(sent.of("evasion_cues"), sent.of("restriction_terms"))
+    cues = _distinct_cues(_outside_frames(cues, sent.of("prevention_cues")))
     negs = sent.of("negation_cues")
     neg_names = _names(negs)
     result = SentenceScore(sent, 0.0, _names(restr_same), _names(cues), neg_names, bool(negs))
@@ -202,8 +230,10 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
         # a strong sanctions term here or next door says the loophole is a sanctions one
         damp = BENIGN_DAMP if max(r_same, r_adj / ADJACENT_RESTRICTION) < 0.9 else BENIGN_DAMP / 2.5
         w *= 1.0 - damp * _max(benign)
-    if sent.of("history_cues"):
+    if _historic(sent):
         w *= 1.0 - HISTORY_DAMP
+    elif any(_historic(o) for o in _neighbours(sentences, i)):
+        w *= 1.0 - HISTORY_NEIGHBOUR_DAMP
     if sent.of("hedge_cues"):
         w *= 1.0 - HEDGE_DAMP
     if not _has_actor(sent):
@@ -242,6 +272,8 @@ def score_article(tagged: Tagged) -> ArticleScore:
     score = 1.0 - remaining
     if denials:
         score *= max(DENIAL_FLOOR, 1.0 - DENIAL_PER_SENTENCE * denials)
+    if any(s.index == -1 and _historic(s) for s in sents):
+        score *= 1.0 - HISTORY_HEADLINE_DAMP
     if not any(h.weight >= STRONG_RESTRICTION for s in sents for h in s.of("restriction_terms")):
         score *= OFF_TOPIC_DAMP
     return ArticleScore(score=round(min(1.0, max(0.0, score)), 4), evidence=evidence, denial_sentences=denials)

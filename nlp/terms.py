@@ -24,6 +24,7 @@ PHRASE_LIST_DEFAULTS: dict[str, float] = {
     "history_cues": 1.0,
     "hedge_cues": 1.0,
     "actor_cues": 1.0,
+    "prevention_cues": 1.0,
 }
 #: Gazetteer tables: canonical name -> list of aliases.
 GAZETTEER_KEYS: frozenset[str] = frozenset({"organisations", "countries"})
