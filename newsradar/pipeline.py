@@ -92,7 +92,7 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
     stage = nlp.NlpStage(config, workers=config.detection.workers if workers is None else workers,
                          report=report.nlp)
     child = crawler.start_crawl(config, sources, log_file=crawl_log)
-    logger.info("stage=run event=crawl-started sources=%d workers=%d", len(sources), stage.workers)
+    logger.debug("stage=run event=crawl-started sources=%d workers=%d", len(sources), stage.workers)
     unassigned = 0
     try:
         while child.running():
