@@ -98,7 +98,7 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
         while child.running():
             if stop is not None and stop.is_set():
                 break
-            written = stage.pump(db, wait=POLL_SECONDS)
+            written = stage.pump(db, wait=POLL_SECONDS, more_coming=True)
             unassigned += written
             if send_alerts and unassigned >= ASSIGN_EVERY:  # group stories while the crawl goes on
                 import alerts

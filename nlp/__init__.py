@@ -36,6 +36,7 @@ logger = logging.getLogger("newsradar.nlp")
 _DETECTORS: dict[str, Any] = {}
 
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
+POOL_MIN_PAGES = 96  # backlog that justifies starting worker processes
 MAX_TAG_CHARS = 200_000  # spaCy refuses texts over 1,000,000 characters; no article is that long
 NOTHING_FOUND = Analysis(score=0.0, organisations=[], countries=[], restriction_terms=[], evasion_cues=[],
                          evidence=[], kinds=[])
@@ -171,8 +172,22 @@ class NlpStage:
                           "order by rowid limit ?", [size + len(self.claimed)]).fetchall()
         return [tuple(r) for r in rows if r[0] not in self.claimed][:size]  # type: ignore[misc]
 
-    def pump(self, db: Database, *, wait: float = 0.0) -> int:
-        """Start what can be started, write what has finished; the number of pages written."""
+    def pump(self, db: Database, *, wait: float = 0.0, more_coming: bool = False) -> int:
+        """Start what can be started, write what has finished; the number of pages written.
+
+        Worker processes cost a few seconds to start (each loads spaCy), so they start only
+        once POOL_MIN_PAGES pages wait; while `more_coming` (the crawl still fetching) a
+        smaller backlog waits for them, and a run that ends with fewer pages is analysed here.
+        """
+        if self.workers > 0 and self.pool is None:
+            pending = db.execute("select count(*) from (select 1 from pages where state = 'fetched' limit ?)",
+                                 [POOL_MIN_PAGES]).fetchone()[0]
+            if pending < POOL_MIN_PAGES:
+                if more_coming:
+                    if wait:
+                        time.sleep(wait)
+                    return 0
+                self.workers = 0  # a small run: not worth starting processes
         if self.workers <= 0:
             rows = self._next_rows(db)
             if not rows:
@@ -180,13 +195,14 @@ class NlpStage:
             results, timings = analyse_rows(rows, *self._args())
             return self._write(db, results, timings)
         if self.pool is None:
-            if not self._next_rows(db):
-                return 0
             # One BLAS thread per worker: the workers already fill the cores, and OpenBLAS's
             # own threads on top made a 2-worker crawl slower than an in-process one.
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
-            self.pool = futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            context = multiprocessing.get_context("forkserver")
+            # workers fork from one server that has imported the heavy modules once
+            context.set_forkserver_preload(["nlp", "nlp.extract", "nlp.detect", "trafilatura", "spacy"])
+            self.pool = futures.ProcessPoolExecutor(self.workers, mp_context=context)
             logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
         while len(self.in_flight) < 2 * self.workers:
             rows = self._next_rows(db)
