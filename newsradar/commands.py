@@ -249,7 +249,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
 
     argv = [args.path] if args.path else []
     if args.config:
-        argv += ["--config", args.config]
+        argv += ["--pipeline", load(args).detection.pipeline]
     return int(eval_detection.main(argv) or 0)
 
 
