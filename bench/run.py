@@ -653,9 +653,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stage split from an in-process run_pipeline; wall/RSS from the CLI. "
                   f"Second run in-process: spaCy imported={fig['split_second']['spacy_imported']}; "
                   f"idle run in-process: spaCy imported={fig['split_idle']['spacy_imported']}")
-        print(f"idle-run imports (parent, cumulative s): " +
+        print("idle-run imports (parent, cumulative s): " +
               ", ".join(f"{n} {v:.2f}" for n, v in fig["idle"]["parent_imports"][:6]))
-        print(f"idle-run imports (crawl child, cumulative s): " +
+        print("idle-run imports (crawl child, cumulative s): " +
               ", ".join(f"{n} {v:.2f}" for n, v in fig["idle"]["child_imports"][:6]))
         print(f"bench took {fig['bench_seconds']:.0f} s; markdown table written to bench/last-run.md")
     return 0

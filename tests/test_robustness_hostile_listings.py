@@ -176,7 +176,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
             "javascript:alert(document.cookie)", "data:text/html;base64,PGgxPmhpPC9oMT4=", f"file://{secret}",
             "mailto:desk@example.org", f"http://user:pass@127.0.0.1:{port}/news/credential-story-here",
             f"http://127.0.0.1:{port}@evil.example/news/userinfo-trick-story", "../../../../etc/passwd",
-            "//evil.example/x", f"http://xn--80ak6aa92e.com/news/punycode-homograph-story",
+            "//evil.example/x", "http://xn--80ak6aa92e.com/news/punycode-homograph-story",
             f"http://lоcalhost:{port}/news/cyrillic-o-homograph-story",
             f"http://ｌｏｃａｌｈｏｓｔ:{port}/news/fullwidth-homograph-story",
             f"http://127.0.0.1:{port}:80/news/double-port-story", "/news/legit-story-among-abuse",

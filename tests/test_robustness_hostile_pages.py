@@ -6,9 +6,7 @@ must finish within a bound, and the other pages must not notice.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pytest
 

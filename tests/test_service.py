@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from conftest import wait_until
 from newsradar.outlets import OutletServer, Route
