@@ -125,7 +125,7 @@ class Service:
                            next_run.isoformat(timespec="seconds"))
         if next_run is not None:
             with db.conn:
-                db["sources"].upsert({"name": name, "next_run_at": next_run.isoformat(timespec="seconds")},
+                db.table("sources").upsert({"name": name, "next_run_at": next_run.isoformat(timespec="seconds")},
                                      pk="name")
 
     def deliver(self) -> None:
@@ -194,7 +194,7 @@ class Service:
                     seconds=source.interval, jitter=min(self.config.scheduler.jitter, source.interval / 4),
                     next_run_time=first, executor="polls", name=f"poll {source.name}")
                 with db.conn:
-                    db["sources"].upsert({"name": source.name, "next_run_at": first.isoformat(timespec="seconds")},
+                    db.table("sources").upsert({"name": source.name, "next_run_at": first.isoformat(timespec="seconds")},
                                          pk="name")
         finally:
             db.conn.close()

@@ -110,7 +110,8 @@ def read_summary(db: Database, run_group: str) -> list[SourceRun]:
         "select r.source, r.status, r.discovered, r.fetched, r.new, r.not_modified, r.skipped, r.errors, "
         "s.last_error from runs r left join sources s on s.name = r.source where r.run_group = ? "
         "order by r.source", [run_group]).fetchall()
-    return [SourceRun(*row[:8], last_error=row[8] if row[7] else None) for row in rows]
+    return [SourceRun(source=r[0], status=r[1], discovered=r[2], fetched=r[3], new=r[4], not_modified=r[5],
+                      skipped=r[6], errors=r[7], last_error=r[8] if r[7] else None) for r in rows]
 
 
 __all__ = ["CrawlProcess", "SourceRun", "start_crawl", "read_summary"]

@@ -80,7 +80,8 @@ class RetryAfterMiddleware(RetryMiddleware):
     def _retry_with_delay(self, request: Request, reason: Any, spider: Spider | None,
                           retry_after: float | None) -> Request | None:
         attempt = request.meta.get("retry_times", 0)
-        new = get_retry_request(request, spider=spider or self.crawler.spider, reason=reason,
+        new = get_retry_request(request, spider=spider or self.crawler.spider,  # type: ignore[arg-type]
+                                reason=reason,
                                 max_retry_times=self.max_retry_times)
         if new is not None:
             wait = retry_after if retry_after is not None else self.base_delay * (2 ** attempt)

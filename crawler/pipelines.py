@@ -144,14 +144,14 @@ class StorePipeline:
                 }
                 new[page.source] = new.get(page.source, 0) + 1
             if rows:  # one statement per batch: sqlite-utils inspects the table on every call
-                self.db["pages"].insert_all(rows.values(), pk="url", ignore=True)
+                self.db.table("pages").insert_all(rows.values(), pk="url", ignore=True)
             aliases = {alias: page.url for page in self.pages for alias in (page.requested_url, page.url)}
             if aliases:
-                self.db["url_aliases"].insert_all(
+                self.db.table("url_aliases").insert_all(
                     ({"url": alias, "page_url": target} for alias, target in aliases.items()), pk="url",
                     ignore=True)
             if self.log_rows:
-                self.db["fetch_log"].insert_all(self.log_rows)
+                self.db.table("fetch_log").insert_all(self.log_rows)
         for source, count in new.items():  # counted once committed
             self.tallies.setdefault(source, SourceTally()).new += count
         self.pages.clear()
@@ -171,7 +171,7 @@ class StorePipeline:
                                    "last_fetched_at": now}
             if listing.status == 200 and self.finished and self.failed is None:
                 row.update(etag=listing.etag, last_modified=listing.last_modified)
-            self.db["listings"].upsert(row, pk="url")
+            self.db.table("listings").upsert(row, pk="url")
         self.listings.clear()
 
     def close_spider(self, spider: Spider | None = None) -> None:
@@ -192,7 +192,7 @@ class StorePipeline:
             self._write_listings(now)
             for name, tally in self.tallies.items():
                 status = "ok" if tally.ok and not tally.failed else ("partial" if tally.ok else "failed")
-                self.db["runs"].insert({
+                self.db.table("runs").insert({
                     "run_group": self.run_group, "source": name, "started_at": self.started_at, "finished_at": now,
                     "status": status, "discovered": tally.discovered, "fetched": tally.fetched, "new": tally.new,
                     "not_modified": tally.not_modified, "errors": tally.errors, "skipped": tally.skipped,
@@ -206,7 +206,7 @@ class StorePipeline:
                     row["last_success_at"] = now
                 if tally.last_error:
                     row.update(last_error=tally.last_error, last_error_at=now)
-                self.db["sources"].upsert(row, pk="name")
+                self.db.table("sources").upsert(row, pk="name")
                 logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
                             "skipped=%d errors=%d", name, status, tally.discovered, tally.fetched, tally.new,
                             tally.not_modified, tally.skipped, tally.errors)

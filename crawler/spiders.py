@@ -90,7 +90,7 @@ class NewsSpider(scrapy.Spider):
             meta=self._meta(source, "listing", listing_kind=kind, depth=depth, handle_httpstatus_list=[304]),
         )
 
-    def article_requests(self, entries: Iterable[Entry], source: str, via: str) -> Iterator[scrapy.Request]:
+    def article_requests(self, entries: Iterable[Entry], source: str, via: str) -> Iterator[Any]:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.plan.max_age_days)
         for entry in entries:
             yield from self._source_event(source, discovered=1)

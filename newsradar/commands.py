@@ -85,7 +85,7 @@ def print_crawl_summary(console: Console, sources: Any, report: Any) -> None:
 def cmd_sources(args: argparse.Namespace, console: Console) -> int:
     config = load(args)
     db = open_db(config.storage.path)
-    known = {row["name"]: row for row in db["sources"].rows}
+    known = {row["name"]: row for row in db.table("sources").rows}
     data = []
     for source in config.sources:
         row = known.get(source.name, {})

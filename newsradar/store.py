@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import sqlite_utils
 from sqlite_utils import Database
@@ -29,82 +29,82 @@ def now_iso() -> str:
 
 
 def _v1(db: Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["sources"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("sources").create(
         {"name": str, "last_run_at": str, "last_success_at": str, "last_error": str, "last_error_at": str,
          "consecutive_failures": int, "next_run_at": str, "articles_seen": int},
         pk="name", not_null={"name"}, defaults={"consecutive_failures": 0, "articles_seen": 0}, if_not_exists=True,
     )
     # One row per article page: `url` is the canonical form of the URL as fetched after redirects,
     # `fetched_url` that URL exactly. `state`: fetched -> processed (or failed).
-    db["pages"].create(
+    db.table("pages").create(
         {"url": str, "fetched_url": str, "source": str, "discovered_via": str, "first_seen_at": str,
          "fetched_at": str, "status": int, "content_type": str, "encoding": str, "html": str,
          "feed_meta": str, "state": str, "error": str},
         pk="url", defaults={"state": "fetched"}, if_not_exists=True,
     )
-    db["pages"].create_index(["state"], if_not_exists=True)
-    db["pages"].create_index(["source"], if_not_exists=True)
+    db.table("pages").create_index(["state"], if_not_exists=True)
+    db.table("pages").create_index(["source"], if_not_exists=True)
     # Every URL ever requested or discovered for an article maps to the page it became, so
     # redirects and tracking variants are never fetched twice.
-    db["url_aliases"].create({"url": str, "page_url": str}, pk="url", if_not_exists=True)
+    db.table("url_aliases").create({"url": str, "page_url": str}, pk="url", if_not_exists=True)
     # Feeds, sitemaps and section pages: validators for conditional GET.
-    db["listings"].create(
+    db.table("listings").create(
         {"url": str, "source": str, "etag": str, "last_modified": str, "last_status": int,
          "last_fetched_at": str, "last_error": str},
         pk="url", if_not_exists=True,
     )
-    db["articles"].create(
+    db.table("articles").create(
         {"url": str, "source": str, "fetched_url": str, "title": str, "published": str, "authors": str,
          "language": str, "text": str, "text_hash": str, "score": float, "analysis": str,
          "processed_at": str, "story_id": int},
         pk="url", if_not_exists=True,
     )
-    db["articles"].create_index(["score"], if_not_exists=True)
-    db["articles"].create_index(["story_id"], if_not_exists=True)
-    db["articles"].create_index(["text_hash"], if_not_exists=True)
-    db["mentions"].create(
+    db.table("articles").create_index(["score"], if_not_exists=True)
+    db.table("articles").create_index(["story_id"], if_not_exists=True)
+    db.table("articles").create_index(["text_hash"], if_not_exists=True)
+    db.table("mentions").create(
         {"article_url": str, "kind": str, "value": str, "sentence": int},
         pk=("article_url", "kind", "value", "sentence"), if_not_exists=True,
     )
-    db["mentions"].create_index(["kind", "value"], if_not_exists=True)
-    db["stories"].create(
+    db.table("mentions").create_index(["kind", "value"], if_not_exists=True)
+    db.table("stories").create(
         {"id": int, "created_at": str, "updated_at": str, "title": str, "lead_url": str, "score": float,
          "published": str, "signature": str},
         pk="id", if_not_exists=True,
     )
-    db["story_articles"].create(
+    db.table("story_articles").create(
         {"story_id": int, "article_url": str, "added_at": str, "relation": str},
         pk=("story_id", "article_url"), if_not_exists=True,
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         {"id": int, "story_id": int, "rules": str, "created_at": str, "payload": str},
         pk="id", if_not_exists=True,
     )
-    db["alerts"].create_index(["story_id"], unique=True, if_not_exists=True)
-    db["deliveries"].create(
+    db.table("alerts").create_index(["story_id"], unique=True, if_not_exists=True)
+    db.table("deliveries").create(
         {"alert_id": int, "channel": str, "state": str, "attempts": int, "next_attempt_at": str,
          "last_error": str, "sent_at": str, "message_id": str, "updated_at": str},
         pk=("alert_id", "channel"), defaults={"state": "pending", "attempts": 0}, if_not_exists=True,
     )
-    db["deliveries"].create_index(["state", "next_attempt_at"], if_not_exists=True)
-    db["runs"].create(
+    db.table("deliveries").create_index(["state", "next_attempt_at"], if_not_exists=True)
+    db.table("runs").create(
         {"id": int, "run_group": str, "source": str, "started_at": str, "finished_at": str, "status": str, "discovered": int,
          "fetched": int, "new": int, "not_modified": int, "errors": int, "skipped": int},
         pk="id", if_not_exists=True,
     )
-    db["runs"].create_index(["run_group"], if_not_exists=True)
-    db["fetch_log"].create(
+    db.table("runs").create_index(["run_group"], if_not_exists=True)
+    db.table("fetch_log").create(
         {"id": int, "at": str, "source": str, "url": str, "event": str, "status": int, "detail": str},
         pk="id", if_not_exists=True,
     )
-    db["fetch_log"].create_index(["at"], if_not_exists=True)
+    db.table("fetch_log").create_index(["at"], if_not_exists=True)
 
 
 def _v2(db: Database) -> None:
     """Each story member keeps its MinHash signature, so a late copy can join a story
     after the member's text is gone or the process restarted."""
-    if "signature" not in db["story_articles"].columns_dict:
+    if "signature" not in db.table("story_articles").columns_dict:
         db.execute("alter table story_articles add column signature blob")
 
 
@@ -143,7 +143,7 @@ def migrate(db: Database) -> int:
     with db.conn:  # BEGIN IMMEDIATE (see _Connection)
         for version in range(check(schema_version(db)) + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version - 1](db)
-            db["meta"].upsert({"key": "schema_version", "value": str(version)}, pk="key")
+            db.table("meta").upsert({"key": "schema_version", "value": str(version)}, pk="key")
     return SCHEMA_VERSION
 
 
@@ -195,9 +195,9 @@ class _Connection(sqlite3.Connection):
 
     # Disk full, read-only file, I/O error: one clear StoreIOError naming the file,
     # wherever it surfaces (a statement, the BEGIN, the COMMIT at the end of a block).
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: Any) -> bool:  # type: ignore[override]
         try:
-            return bool(super().__exit__(*exc_info))
+            return bool(super().__exit__(*exc_info))  # type: ignore[arg-type]
         except sqlite3.DatabaseError as exc:
             raise (_file_error(exc, self.store_path) or exc) from exc
 
@@ -235,7 +235,7 @@ def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False, factory=_Connection)
         conn.store_path = str(path)
-        conn.isolation_level = ""  # back to the default: `with conn:` is one transaction
+        conn.isolation_level = ""  # type: ignore[assignment]  # back to the default: `with conn:` is one transaction
         db = sqlite_utils.Database(conn)
         db.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
         if db.execute("pragma journal_mode").fetchone()[0] != "wal":
@@ -259,4 +259,4 @@ def get_meta(db: Database, key: str) -> str | None:
 
 def set_meta(db: Database, key: str, value: str) -> None:
     with db.conn:
-        db["meta"].upsert({"key": key, "value": value}, pk="key")
+        db.table("meta").upsert({"key": key, "value": value}, pk="key")

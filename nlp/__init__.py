@@ -257,7 +257,7 @@ class NlpStage:
                     self.report.processed += 1
                 else:
                     logger.warning("stage=nlp url=%s error=%s", result.url, json.dumps(result.error))
-                    db["pages"].update(result.url, {"state": "failed", "error": result.error[:500]})
+                    db.table("pages").update(result.url, {"state": "failed", "error": result.error[:500]})
                     self.report.failed += 1
         self.report.store_seconds += time.process_time() - started
         logger.info("stage=nlp batch=%d processed=%d failed=%d", len(results), self.report.processed,
@@ -272,7 +272,7 @@ def process_pending(config: Config, db: Database, *, workers: int = 0) -> StageR
 
 def write_article(db: Database, result: PageResult, now: str) -> None:
     art, analysis, url = result.article, result.analysis, result.url
-    db["articles"].upsert({
+    db.table("articles").upsert({
         "url": url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
         "published": art.date, "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
         "text_hash": text_hash(art.text), "score": round(float(analysis.score), 4),
@@ -289,9 +289,9 @@ def write_article(db: Database, result: PageResult, now: str) -> None:
             mentions[("restriction_term", term, ev.index)] = None
         for cue in ev.evasion_cues:
             mentions[("evasion_cue", cue, ev.index)] = None
-    db["mentions"].insert_all(
+    db.table("mentions").insert_all(
         ({"article_url": url, "kind": k, "value": v, "sentence": i} for k, v, i in mentions), ignore=True)
-    db["pages"].update(url, {"state": "processed", "error": None})
+    db.table("pages").update(url, {"state": "processed", "error": None})
 
 
 def analyse_page(config: Config, html: str | bytes, url: str | None = None,
