@@ -50,6 +50,16 @@ def count(db_path: Path, sql: str) -> int:
         db.conn.close()
 
 
+
+def kill_at_fault(tmp_path: Path, fault: str, nth: int, args: list[str], out: Path) -> None:
+    """Run the CLI until it reaches the fault point (it writes a marker and waits), then SIGKILL it."""
+    env, marker = fault_env(tmp_path, fault, nth)
+    proc = start_cli(args, env, out)
+    try:
+        wait_until(marker.exists, timeout=60, interval=0.02)
+    finally:
+        kill_group(proc)
+
 def test_sigkill_at_every_stage_then_restart_loses_nothing_and_repeats_nothing(tmp_path: Path,
                                                                                webhook: Any) -> None:
     held, release = threading.Event(), threading.Event()
@@ -95,32 +105,17 @@ def test_sigkill_at_every_stage_then_restart_loses_nothing_and_repeats_nothing(t
 
         # 2. killed inside the crawl child's batch transaction (pages inserted, not committed)
         stored_before = count(db_path, "select count(*) from pages")
-        env, marker = fault_env(tmp_path, "crawl-flush", 1)
-        proc = start_cli(args, env, out)
-        try:
-            wait_until(marker.exists, timeout=60, interval=0.02)
-        finally:
-            kill_group(proc)
+        kill_at_fault(tmp_path, "crawl-flush", 1, args, out)
         assert integrity_ok(db_path)
         assert count(db_path, "select count(*) from pages") == stored_before  # the open batch rolled back
 
         # 3. killed while the NLP stage tags a batch (extracted, nothing written)
-        env, marker = fault_env(tmp_path, "nlp-tag", 1)
-        proc = start_cli(args, env, out)
-        try:
-            wait_until(marker.exists, timeout=60, interval=0.02)
-        finally:
-            kill_group(proc)
+        kill_at_fault(tmp_path, "nlp-tag", 1, args, out)
         assert integrity_ok(db_path)
         processed_before = count(db_path, "select count(*) from articles")
 
         # 4. killed inside the NLP write transaction (two articles written, not committed)
-        env, marker = fault_env(tmp_path, "nlp-write", 2)
-        proc = start_cli(args, env, out)
-        try:
-            wait_until(marker.exists, timeout=60, interval=0.02)
-        finally:
-            kill_group(proc)
+        kill_at_fault(tmp_path, "nlp-write", 2, args, out)
         assert integrity_ok(db_path)
         assert count(db_path, "select count(*) from articles") == processed_before  # rolled back
         assert count(db_path, "select count(*) from deliveries") == 0  # no alert could be sent yet
