@@ -1,0 +1,72 @@
+"""The NLP stage over the store: worker processes and in-process analysis give the same articles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from newsradar.config import load_config_text
+from newsradar.store import open_db
+from nlp import POOL_MIN_PAGES, NlpStage
+
+LOOPHOLE = ("<p>Chinese developers barred from buying advanced Nvidia chips are renting remote access to them in "
+            "data centres in Malaysia, sidestepping US export controls, according to people familiar with the "
+            "leases.</p><p>A shell company signs the contracts, so the Chinese customers never appear on them.</p>")
+ORDINARY = ("<p>The software maker said quarterly revenue rose 12 percent as more customers moved to its cloud "
+            "services.</p><p>Its shares rose after the results were published.</p>")
+
+
+def fill(db_path: Path, n: int) -> None:
+    db = open_db(db_path)
+    rows = []
+    for i in range(n):
+        relevant = i % 10 == 0
+        title = f"Story number {i}: " + ("chips rented abroad to get around export controls" if relevant
+                                         else "software maker beats forecasts")
+        html = f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>" \
+               f"{LOOPHOLE if relevant else ORDINARY}</article></body></html>"
+        rows.append({"url": f"http://127.0.0.1:1/news/story-{i}", "fetched_url": f"http://127.0.0.1:1/news/story-{i}",
+                     "source": "wire", "discovered_via": "feed", "first_seen_at": "2026-11-28T10:00:00+00:00",
+                     "fetched_at": "2026-11-28T10:00:00+00:00", "status": 200, "content_type": "text/html",
+                     "encoding": "utf-8", "html": html, "feed_meta": json.dumps({"date": "2026-11-28T09:00:00+00:00"}),
+                     "state": "fetched"})
+    with db.conn:
+        db.table("pages").insert_all(rows, pk="url")
+    db.conn.close()
+
+
+def articles(db_path: Path) -> dict[str, tuple[str, float, str]]:
+    db = open_db(db_path)
+    return {r[0]: (r[1], r[2], r[3]) for r in db.execute("select url, title, score, published from articles")}
+
+
+def test_worker_processes_match_in_process_analysis(tmp_path: Path) -> None:
+    config = load_config_text('[detection]\nbatch_size = 16\n', path=tmp_path / "config.toml")
+    n = POOL_MIN_PAGES + 24
+    fill(tmp_path / "pool.db", n)
+    fill(tmp_path / "here.db", n)
+
+    pooled = NlpStage(config, workers=2)
+    db = open_db(tmp_path / "pool.db")
+    report = pooled.drain(db)
+    assert report.processed == n and report.failed == 0
+    assert pooled.pool is None  # workers stopped after the drain
+
+    local = NlpStage(config, workers=0)
+    local.drain(open_db(tmp_path / "here.db"))
+
+    assert articles(tmp_path / "pool.db") == articles(tmp_path / "here.db")
+    scores = {url: score for url, (_, score, _) in articles(tmp_path / "pool.db").items()}
+    alerting = {url for url, score in scores.items() if score >= 0.5}
+    assert alerting == {f"http://127.0.0.1:1/news/story-{i}" for i in range(0, n, 10)}
+    assert db.execute("select count(*) from pages where state != 'processed'").fetchone()[0] == 0
+
+
+def test_a_small_backlog_is_analysed_in_process(tmp_path: Path) -> None:
+    config = load_config_text("", path=tmp_path / "config.toml")
+    fill(tmp_path / "t.db", 5)
+    stage = NlpStage(config, workers=2)
+    db = open_db(tmp_path / "t.db")
+    assert stage.pump(db, more_coming=True) == 0  # waits for a backlog while the crawl runs
+    stage.drain(db)  # the crawl ended with 5 pages: not worth starting processes
+    assert stage.workers == 0 and stage.report.processed == 5
