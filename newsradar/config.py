@@ -464,7 +464,7 @@ def _read_watchlists(file: str, table: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _watchlist_keys() -> frozenset[str] | None:
     try:
-        from nlp.detect import WATCHLIST_KEYS
+        from nlp.terms import WATCHLIST_KEYS  # not nlp.detect: the crawl child need not load numpy
     except ImportError:  # pragma: no cover - only while the detector is absent
         return None
     return frozenset(WATCHLIST_KEYS)

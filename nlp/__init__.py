@@ -28,7 +28,6 @@ from sqlite_utils import Database
 
 from newsradar.config import Config
 from newsradar.store import now_iso
-from nlp.detect import Analysis
 from nlp.prefilter import build_gate, needs_analysis
 
 logger = logging.getLogger("newsradar.nlp")
@@ -38,8 +37,6 @@ _DETECTORS: dict[str, Any] = {}
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
 POOL_MIN_PAGES = 96  # backlog that justifies starting worker processes
 MAX_TAG_CHARS = 200_000  # spaCy refuses texts over 1,000,000 characters; no article is that long
-NOTHING_FOUND = Analysis(score=0.0, organisations=[], countries=[], restriction_terms=[], evasion_cues=[],
-                         evidence=[], kinds=[])
 
 
 def get_detector(pipeline: str, watchlists: Mapping[str, Any]) -> Any:
@@ -107,7 +104,7 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
         if needs_analysis(gate, result.article.title or "", result.article.text):
             todo.append(result)
         else:  # nothing the detector could find: skip spaCy altogether
-            result.analysis = NOTHING_FOUND
+            result.analysis = nothing_found()
     try:
         analyses = list(detector.analyse_many([(r.article.title or "", r.article.text[:MAX_TAG_CHARS])
                                                for r in todo], batch_size=batch_size))
@@ -121,6 +118,14 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
                 result.error = f"tag: {type(exc).__name__}: {exc}"
     timings.tag = time.process_time() - started
     return results, timings
+
+
+def nothing_found() -> Any:
+    """The analysis of an article the prefilter let skip spaCy."""
+    from nlp.detect import Analysis
+
+    return Analysis(score=0.0, organisations=[], countries=[], restriction_terms=[], evasion_cues=[],
+                    evidence=[], kinds=[])
 
 
 _GATES: dict[str, re.Pattern[str]] = {}
