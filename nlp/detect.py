@@ -165,16 +165,25 @@ def _kinds(scored: ArticleScore, table: Mapping[str, tuple[str, ...]]) -> list[s
     return ranked[:MAX_KINDS]
 
 
+#: Short lines (kicker, section label, dateline) that may sit above a repeated headline.
+MAX_LINES_ABOVE_TITLE = 2
+MAX_KICKER_WORDS = 8
+
+
 def _drop_repeated_title(title: str, text: str) -> str:
     """Extracted text often starts with the headline again; counting it twice would
     double the headline's weight."""
     head = " ".join(title.split())
     if not head:
         return text
-    stripped = text.lstrip()
-    first, sep, rest = stripped.partition("\n")
-    if " ".join(first.split()) == head:
-        return rest if sep else ""
+    lines = text.lstrip().split("\n", MAX_LINES_ABOVE_TITLE + 1)
+    for k, line in enumerate(lines[: MAX_LINES_ABOVE_TITLE + 1]):
+        if " ".join(line.split()) == head:
+            # the headline repeated, possibly under a kicker / section label ("Commentary ·
+            # Economic security"): both go, or the kicker would take the lead's place
+            return "\n".join(lines[k + 1:])
+        if len(line.split()) > MAX_KICKER_WORDS:
+            break
     return text
 
 

@@ -542,9 +542,34 @@ def choose_title(metadata: PageMetadata, fallback: Mapping[str, Any]) -> str | N
         for source, title in titles[1:]:
             if source in SOCIAL_TITLE_SOURCES and is_kicker_variant(best, title):
                 return title
-        return best
+        return overruled_by_page(best, titles, metadata)
     feed_title = clean_html_text(str(fallback.get("title") or ""))
     return feed_title[:MAX_TITLE_CHARS] or None
+
+
+def _title_words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", title_key(text)))
+
+
+def overruled_by_page(best: str, titles: list[tuple[str, str]], metadata: PageMetadata) -> str:
+    """The <h1> instead of a metadata headline that is about something else.
+
+    Templates sometimes fill og:title / twitter:title with a section or site label ("China Economy | The Post"). When the page's own <h1> and <title> agree
+    with each other and share under a third of their words with the metadata headline,
+    the page is right and the metadata is wrong.
+    """
+    if titles[0][0] not in SOCIAL_TITLE_SOURCES:
+        return best
+    h1 = next((t for s, t in titles if s == "h1"), None)
+    if not h1 or not metadata.html_title or h1 == best or len(h1.split()) < 3:
+        return best
+    if title_key(h1) not in title_key(clean_html_text(metadata.html_title)):
+        return best
+    best_words, h1_words = _title_words(best), _title_words(h1)
+    if best_words and len(best_words & h1_words) < len(best_words) / 3:
+        return h1
+    return best
+
 
 
 # --------------------------------------------------------------------------- date
@@ -874,13 +899,18 @@ BOILERPLATE_ATTR = re.compile(
     r"(?:^|[\s_-])(?:comments?(?!ary)|disqus|commentlist|respond|reply|replies|newsletters?|subscri(?:be|ption)|signup|sign-up"
     r"|related|recommend(?:ed|ations?)?|promo(?:tion)?s?|sponsor(?:ed)?|outbrain|taboola|cookies?|consent|gdpr"
     r"|author-?bio|author-?box|author-?info|about-?the-?author|bio-?box|share|sharing|social|sidebar"
-    r"|read-?more|more-?stories|also-?read|most-?(?:read|popular|viewed)|popular|trending|teaser-?list|paywall|donat(?:e|ion))",
+    r"|read-?more|more-?stories|also-?read|most-?(?:read|popular|viewed)|popular|trending|teaser-?list|paywall|donat(?:e|ion)"
+    # pull quotes repeat body text; captions, bios, disclaimers and mastheads carry the
+    # outlet's own (often sanctions-heavy) vocabulary, not the story's
+    r"|pull-?quotes?|(?:fig|image|img|photo|amp)?-?captions?|bio(?![a-z])|disclaimers?|masthead|site-?description)",
     re.I,
 )
 # The same pattern for lower-cased ASCII markers (most class/id strings): a case-sensitive
 # search with a look-behind for the token boundary runs about a third faster than the above.
 _BOILERPLATE_ATTR_LOWER = re.compile(r"(?<![^\s_-])" + BOILERPLATE_ATTR.pattern[len(r"(?:^|[\s_-])") :])
 PROTECTED_TAGS = {"html", "body", "main", "article"}
+#: A page whose <p> text is under this share of its visible text keeps its body in <div>s.
+PARAGRAPH_POOR_SHARE = 0.1
 
 
 def is_boilerplate_marker(marker: str) -> bool:
@@ -903,6 +933,10 @@ def prune_boilerplate(tree: HtmlElement) -> int:
     the inside of an already doomed block is skipped (it goes with the block).
     """
     total = paragraph_text_length(tree) or 1
+    # pages whose body sits in <div>s have few <p>s: there a promo box's one <p> must not
+    # pass for "most of the article", so the share of all text is checked as well
+    total_text = text_length(tree) or 1
+    few_paragraphs = total < PARAGRAPH_POOR_SHARE * total_text
     doomed: list[HtmlElement] = []
     verdicts: dict[str, bool] = {}
     skip_until: HtmlElement | None = None  # last element of the latest doomed block
@@ -922,7 +956,10 @@ def prune_boilerplate(tree: HtmlElement) -> int:
             verdict = verdicts[marker] = is_boilerplate_marker(marker)
         if not verdict or element.tag in PROTECTED_TAGS:
             continue
-        if element.get("itemprop") == "articleBody" or paragraph_text_length(element) > 0.4 * total:
+        if element.get("itemprop") == "articleBody" or (
+            paragraph_text_length(element) > 0.4 * total
+            and (not few_paragraphs or text_length(element) > 0.4 * total_text)
+        ):
             continue
         doomed.append(element)
         last = last_element_descendant(element)
@@ -941,6 +978,12 @@ def last_element_descendant(element: HtmlElement) -> HtmlElement:
         if child is None:
             return node
         node = child
+
+
+def text_length(element: etree._Element) -> int:
+    """Characters of visible text below element, scripts and styles aside."""
+    return sum(len(t) for t in element.itertext(etree.Element) if t.strip()) - sum(
+        len(x.text or "") for x in element.iter("script", "style"))
 
 
 def paragraph_text_length(element: etree._Element) -> int:
@@ -966,10 +1009,19 @@ def extract_body(tree: HtmlElement, url: str | None) -> str:
     return normalize_paragraphs(text)
 
 
+# Page furniture that survives as a paragraph of its own: copyright notices and wire credits.
+_NAMES = r"[A-Z][\w'’.-]*(?:,?\s+(?:and\s+|in\s+)?[A-Z][\w'’.-]*)*"
+_CREDIT = r"(?:[Aa]dditional\s+reporting|Reporting|Writing|Editing|Compiled|Graphics)\s+by\s+" + _NAMES
+FURNITURE_LINE = re.compile(
+    r"^(?:©|\([cC]\)\s|[Cc]opyright\s*(?:©|\([cC]\)|\d{4})"
+    r"|" + _CREDIT + r"(?:\s*[;,]\s*" + _CREDIT + r")*\s*\.?$)"
+)
+
+
 def normalize_paragraphs(text: str) -> str:
-    """One paragraph per line, inner whitespace collapsed, empty lines dropped."""
+    """One paragraph per line, inner whitespace collapsed, empty lines and furniture lines dropped."""
     lines = (normalize_space(line) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    return "\n".join(line for line in lines if line and not FURNITURE_LINE.match(line))
 
 
 # --------------------------------------------------------------------------- entry point

@@ -20,12 +20,16 @@ CORE_STEMS = (
     r"dual[ -]use", r"licen[cs]", r"ofac\b", r"bis\b", r"itar\b", r"ear\b", r"eccn", r"sdn\b",
     r"restricted", r"controlled (?:chip|item|good|technolog|component|part|processor|equipment)",
     r"banned", r"barred", r"prohibit", r"blocked from", r"price cap", r"asset freeze", r"designated",
+    r"restrict", r"curbs?\b", r"bans?\b", r"controls\b", r"embargoed", r"(?:cannot|can't|not) legally",
+    r"(?:cannot|can't|not allowed to|not permitted to) (?:be )?(?:buy|bought|import|obtain|ship|sell|sold|export)",
+    r"bar(?:s|red|ring)? (?:the |their |its )?(?:sale|export|shipment)",
     r"end[ -]use", r"non-?proliferation", r"countermeasure",
     # evasion vocabulary that signals the topic on its own
     r"smuggl", r"circumvent", r"evad", r"evasion", r"loophole", r"divert", r"diversion", r"trans-?ship",
     r"workaround", r"work around", r"shell (?:compan|firm|entit|network|structure|corporation)",
     r"front (?:compan|firm|entit|business)", r"straw (?:buyer|purchaser|compan)", r"grey market", r"gray market",
     r"black market", r"sidestep", r"skirt", r"dodg", r"get(?:ting)? around", r"got around", r"bypass",
+    r"hoard", r"stockpil", r"courier", r"mislabel", r"misdeclar", r"relabel",
 )
 
 

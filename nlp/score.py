@@ -49,7 +49,8 @@ OFF_TOPIC_DAMP = 0.5
 STRONG_RESTRICTION = 0.8
 #: Restriction context from elsewhere in the article: stories name the sanction or control
 #: once ("X is subject to US sanctions") and describe the workaround in other sentences.
-#: A clear cue (weight >= ARTICLE_CONTEXT_MIN_CUE) in an article with strong restriction
+#: A clear cue (weight >= ARTICLE_CONTEXT_MIN_CUE; in the headline two moderate cues together
+#: count: "Suitcase couriers ...") in an article with strong restriction
 #: terms (>= ARTICLE_CONTEXT_MIN_RESTRICTION) in >= 1 sentence counts as if a restriction term sat at this strength nearby.
 ARTICLE_CONTEXT = 0.55
 ARTICLE_CONTEXT_MIN_CUE = 0.55
@@ -206,7 +207,10 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
         # "U.S. rules bar X. But X escapes the restriction": a generic restriction word here
         # ("the restriction", "the rules") refers back to the one named next door
         r = max(r, min(1.0, r_adj / ADJACENT_RESTRICTION) * COREF_RESTRICTION)
-    if context > r and strengths[0] >= ARTICLE_CONTEXT_MIN_CUE and _has_actor(sent):
+    # a headline compresses its story into few words: two moderate cues there together
+    # ("Suitcase couriers carried GPUs ...") are as clear as one strong cue in the body
+    clear = cue if sent.index == -1 else strengths[0]
+    if context > r and clear >= ARTICLE_CONTEXT_MIN_CUE and _has_actor(sent):
         # borrowed context only for sentences that say who does it, not for passing
         # mentions such as "the package includes provisions on circumvention"; and weaker
         # when the story next door frames the activity as compliant ("...will comply")

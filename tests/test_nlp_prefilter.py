@@ -11,8 +11,8 @@ from nlp.eval_extraction import default_data_dir
 from nlp.prefilter import build_gate, needs_analysis
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = [default_data_dir() / "dev-corpus" / "articles.jsonl", REPO / "tests" / "data" / "heldout_sim.jsonl",
-           REPO / "tests" / "data" / "heldout_sim2.jsonl"]
+CORPORA = [default_data_dir() / "dev-corpus" / "articles.jsonl"] + [
+    REPO / "tests" / "data" / f"heldout_sim{n}.jsonl" for n in ("", "2", "3", "4")]
 
 
 @pytest.mark.parametrize("path", CORPORA, ids=lambda p: p.name)
