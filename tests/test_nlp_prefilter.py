@@ -12,7 +12,7 @@ from nlp.prefilter import build_gate, needs_analysis
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = [default_data_dir() / "dev-corpus" / "articles.jsonl"] + [
-    REPO / "tests" / "data" / f"heldout_sim{n}.jsonl" for n in ("", "2", "3", "4", "5")]
+    REPO / "tests" / "data" / f"heldout_sim{n}.jsonl" for n in ("", "2", "3", "4", "5", "6")]
 
 
 @pytest.mark.parametrize("path", CORPORA, ids=lambda p: p.name)
