@@ -17,7 +17,7 @@ from rich.text import Text
 
 from newsradar.cli import fail, load, print_json, table
 from newsradar.config import Config
-from newsradar.store import open_db
+from newsradar.store import now_iso, open_db
 
 FETCH_LIMIT = 5_000_000
 
@@ -39,21 +39,19 @@ def crawl_and_report(config: Config, sources: Any, console: Console, *, send_ale
     live = Live(console=console, refresh_per_second=4, transient=True) if interactive else None
 
     def progress(db_: Any, report: Any) -> None:
-        if live is None:
-            return
+        assert live is not None
         rows = db_.execute(
             "select source, count(*), sum(state != 'fetched') from pages where first_seen_at >= ? group by source",
             [started_at]).fetchall()
         live.update(table("crawling…", ["source", "stored", "analysed"], rows))
-
-    from newsradar.store import now_iso
 
     started_at = now_iso()
     with crawl_lock(config.storage.path, on_wait=lambda m: console.print(Text(m), soft_wrap=True)):
         if live:
             live.start()
         try:
-            report = run_pipeline(config, db, sources, send_alerts=send_alerts, on_progress=progress,
+            report = run_pipeline(config, db, sources, send_alerts=send_alerts,
+                                  on_progress=progress if live else None,
                                   crawl_log=str(config.storage.path) + ".crawl.log")
         finally:
             if live:

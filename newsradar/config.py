@@ -444,10 +444,11 @@ def _read_rule(file: str, table: Mapping[str, Any], where: str, env: Mapping[str
 
 def _read_watchlists(file: str, table: Mapping[str, Any]) -> Mapping[str, Any]:
     """Analysts' additions to the built-in watch lists: lists of phrases or alias tables."""
-    allowed = _watchlist_keys()
+    from nlp.terms import WATCHLIST_KEYS as allowed  # not nlp.detect: the crawl child need not load numpy
+
     for key, value in table.items():
         where = f"watchlists.{key}"
-        if allowed is not None and key not in allowed:
+        if key not in allowed:
             raise ConfigError(file, where, f"unknown key (use {', '.join(sorted(allowed))})")
         if isinstance(value, list):
             for i, item in enumerate(value):
@@ -460,14 +461,6 @@ def _read_watchlists(file: str, table: Mapping[str, Any]) -> Mapping[str, Any]:
         else:
             raise ConfigError(file, where, f"{_show(value)} is not a list of phrases or a table of aliases")
     return table
-
-
-def _watchlist_keys() -> frozenset[str] | None:
-    try:
-        from nlp.terms import WATCHLIST_KEYS  # not nlp.detect: the crawl child need not load numpy
-    except ImportError:  # pragma: no cover - only while the detector is absent
-        return None
-    return frozenset(WATCHLIST_KEYS)
 
 
 def parse_config(doc: Mapping[str, Any], path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -567,11 +560,3 @@ def load_config_text(text: str, path: str | Path = "config.toml", env: Mapping[s
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "", f"invalid TOML: {exc}") from None
     return parse_config(doc, Path(path), env)
-
-
-def with_overrides(config: Config, **changes: Any) -> Config:
-    """A copy of `config` with top-level fields replaced (tests and the demo)."""
-    from dataclasses import replace
-
-    return replace(config, **changes)
-

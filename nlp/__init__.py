@@ -166,16 +166,24 @@ class NlpStage:
     report: StageReport = field(default_factory=StageReport)
     pool: futures.ProcessPoolExecutor | None = None
     in_flight: dict[futures.Future[Any], list[str]] = field(default_factory=dict)
-    claimed: set[str] = field(default_factory=set)
+    cursor: int = 0  # pages up to this rowid are handed out (in flight or done) in this run
 
     def _args(self) -> tuple[str, Mapping[str, Any], int]:
         return self.config.detection.pipeline, dict(self.config.watchlists), self.config.detection.batch_size
 
     def _next_rows(self, db: Database) -> list[PageRow]:
         size = self.config.detection.batch_size
-        rows = db.execute("select url, source, fetched_url, html, feed_meta from pages where state = 'fetched' "
-                          "order by rowid limit ?", [size + len(self.claimed)]).fetchall()
-        return [tuple(r) for r in rows if r[0] not in self.claimed][:size]  # type: ignore[misc]
+        rows = db.execute("select rowid, url, source, fetched_url, html, feed_meta from pages "
+                          "where state = 'fetched' and rowid > ? order by rowid limit ?",
+                          [self.cursor, size]).fetchall()
+        if rows:
+            self.cursor = rows[-1][0]
+        return [tuple(r[1:]) for r in rows]  # type: ignore[misc]
+
+    def _waiting(self, db: Database) -> bool:
+        """Fetched pages not yet handed out (without reading their HTML)."""
+        return db.execute("select 1 from pages where state = 'fetched' and rowid > ? limit 1",
+                          [self.cursor]).fetchone() is not None
 
     def pump(self, db: Database, *, wait: float = 0.0, more_coming: bool = False) -> int:
         """Start what can be started, write what has finished; the number of pages written.
@@ -213,16 +221,13 @@ class NlpStage:
             rows = self._next_rows(db)
             if not rows:
                 break
-            urls = [r[0] for r in rows]
-            self.claimed.update(urls)
-            self.in_flight[self.pool.submit(_analyse_in_worker, rows, *self._args())] = urls
+            self.in_flight[self.pool.submit(_analyse_in_worker, rows, *self._args())] = [r[0] for r in rows]
         if not self.in_flight:
             return 0
         done, _ = futures.wait(self.in_flight, timeout=wait, return_when=futures.FIRST_COMPLETED)
         written = 0
         for future in done:
-            urls = self.in_flight.pop(future)
-            self.claimed.difference_update(urls)
+            self.in_flight.pop(future)
             try:
                 results, timings = future.result()
             except Exception as exc:
@@ -238,7 +243,7 @@ class NlpStage:
 
     def drain(self, db: Database) -> StageReport:
         """Process every page still waiting, then stop the workers."""
-        while self.pump(db, wait=1.0) or self.in_flight or self._next_rows(db):
+        while self.pump(db, wait=1.0) or self.in_flight or self._waiting(db):
             pass
         self.close()
         return self.report
@@ -248,22 +253,31 @@ class NlpStage:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
         self.in_flight.clear()
-        self.claimed.clear()
+        self.cursor = 0  # pages of a failed worker are still 'fetched': hand them out again
 
     def _write(self, db: Database, results: list[PageResult], timings: Timings) -> int:
+        """One transaction and one statement per table for the whole batch (sqlite-utils
+        inspects a table on every call, which costs more than the row itself)."""
         started = time.process_time()
         self.report.extract_seconds += timings.extract
         self.report.tag_seconds += timings.tag
+        now = now_iso()
+        done = [r for r in results if r.error is None]
+        for result in results:
+            if result.error is not None:
+                logger.warning("stage=nlp url=%s error=%s", result.url, json.dumps(result.error))
         with db.conn:
-            now = now_iso()
-            for result in results:
-                if result.error is None:
-                    write_article(db, result, now)
-                    self.report.processed += 1
-                else:
-                    logger.warning("stage=nlp url=%s error=%s", result.url, json.dumps(result.error))
-                    db.table("pages").update(result.url, {"state": "failed", "error": result.error[:500]})
-                    self.report.failed += 1
+            if done:
+                urls = [r.url for r in done]
+                db.table("articles").upsert_all((article_row(r, now) for r in done), pk="url")
+                db.execute(f"delete from mentions where article_url in ({','.join('?' * len(urls))})", urls)
+                db.table("mentions").insert_all((m for r in done for m in mention_rows(r)), ignore=True)
+                db.conn.executemany("update pages set state = 'processed', error = null where url = ?",
+                                    [(u,) for u in urls])
+            db.conn.executemany("update pages set state = 'failed', error = ? where url = ?",
+                                [(r.error[:500], r.url) for r in results if r.error is not None])
+        self.report.processed += len(done)
+        self.report.failed += len(results) - len(done)
         self.report.store_seconds += time.process_time() - started
         logger.info("stage=nlp batch=%d processed=%d failed=%d", len(results), self.report.processed,
                     self.report.failed)
@@ -275,15 +289,19 @@ def process_pending(config: Config, db: Database, *, workers: int = 0) -> StageR
     return NlpStage(config, workers=workers).drain(db)
 
 
-def write_article(db: Database, result: PageResult, now: str) -> None:
-    art, analysis, url = result.article, result.analysis, result.url
-    db.table("articles").upsert({
-        "url": url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
+def article_row(result: PageResult, now: str) -> dict[str, Any]:
+    art, analysis = result.article, result.analysis
+    return {
+        "url": result.url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
         "published": art.date, "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
         "text_hash": text_hash(art.text), "score": round(float(analysis.score), 4),
         "analysis": json.dumps(analysis.to_json()), "processed_at": now,
-    }, pk="url")
-    db.execute("delete from mentions where article_url = ?", [url])
+    }
+
+
+def mention_rows(result: PageResult) -> list[dict[str, Any]]:
+    """Organisations and countries (sentence -2: the whole article), terms and cues by sentence."""
+    analysis = result.analysis
     mentions: dict[tuple[str, str, int], None] = {}
     for org in analysis.organisations:
         mentions[("organisation", org, -2)] = None
@@ -294,9 +312,7 @@ def write_article(db: Database, result: PageResult, now: str) -> None:
             mentions[("restriction_term", term, ev.index)] = None
         for cue in ev.evasion_cues:
             mentions[("evasion_cue", cue, ev.index)] = None
-    db.table("mentions").insert_all(
-        ({"article_url": url, "kind": k, "value": v, "sentence": i} for k, v, i in mentions), ignore=True)
-    db.table("pages").update(url, {"state": "processed", "error": None})
+    return [{"article_url": result.url, "kind": k, "value": v, "sentence": i} for k, v, i in mentions]
 
 
 def analyse_page(config: Config, html: str | bytes, url: str | None = None,

@@ -160,7 +160,7 @@ class SMTPServer:
         from aiosmtpd.controller import Controller
 
         self.handler = RecordingHandler()
-        self.port = _free_port()
+        self.port = free_port()
         self._controller_cls = Controller
         self.controller: Any = None
         self.start()
@@ -184,7 +184,7 @@ class SMTPServer:
                 f'starttls = false\nfrom = "newsradar@example.org"\nto = ["{to}"]\ntimeout = 5\n')
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

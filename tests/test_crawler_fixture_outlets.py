@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +14,7 @@ from typing import Iterator
 import pytest
 
 import crawler
+from conftest import free_port
 from newsradar.config import Config, load_config
 from newsradar.outlets import OutletRequestHandler, OutletServer, Route
 from newsradar.store import open_db
@@ -34,12 +34,6 @@ def rss(base: str, links: list[str]) -> Route:
                     f"<pubDate>Sat, 28 Nov 2026 10:00:00 GMT</pubDate></item>" for i, link in enumerate(links))
     return Route(f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>',
                  content_type="application/rss+xml")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Behaviours:
@@ -161,7 +155,7 @@ def outlets() -> Iterator[OutletServer]:
     server.stop()
 
 
-def make_config(tmp_path: Path, base: str, *, extra: str = "") -> Config:
+def fixture_config(tmp_path: Path, base: str, *, extra: str = "") -> Config:
     dead = free_port()
     text = f"""
 [storage]
@@ -196,7 +190,7 @@ def run_crawl(config: Config) -> list[crawler.SourceRun]:
 
 
 def test_crawl_stores_every_reachable_article_once_and_nothing_else(outlets: OutletServer, tmp_path: Path) -> None:
-    config = make_config(tmp_path, outlets.base)
+    config = fixture_config(tmp_path, outlets.base)
     summary = {r.source: r for r in run_crawl(config)}
     db = open_db(config.storage.path)
     pages = {row["url"].replace(outlets.base, ""): row for row in db["pages"].rows}
@@ -251,7 +245,7 @@ def test_crawl_stores_every_reachable_article_once_and_nothing_else(outlets: Out
 
 
 def test_second_crawl_fetches_no_article_and_revalidates_listings(outlets: OutletServer, tmp_path: Path) -> None:
-    config = make_config(tmp_path, outlets.base)
+    config = fixture_config(tmp_path, outlets.base)
     run_crawl(config)
     first = len(outlets.log)
     summary = {r.source: r for r in run_crawl(config)}

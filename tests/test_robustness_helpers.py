@@ -113,7 +113,7 @@ NR_TEST_FAULT=<point>:<n> pauses the n-th time <point> is reached: the process w
 NR_TEST_FAULT_MARKER and sleeps, so the test can SIGKILL it there. Points:
   crawl-flush  crawler.pipelines: inside the batch transaction, pages inserted, not committed
   nlp-tag      nlp.detect.Detector.analyse_many: a batch extracted, being tagged
-  nlp-write    nlp.write_article: inside the NLP batch transaction, after writing an article
+  nlp-write    nlp.mention_rows: inside the NLP batch transaction, the batch's articles written
 """
 import importlib.abc, importlib.util, os, sys, time
 
@@ -156,13 +156,14 @@ def _patch_detect(module):
 
 
 def _patch_nlp(module):
-    original = module.write_article
+    original = module.mention_rows
 
-    def write_article(*args, **kwargs):
-        original(*args, **kwargs)
+    def mention_rows(*args, **kwargs):
+        rows = original(*args, **kwargs)
         _pause_if_due()
+        return rows
 
-    module.write_article = write_article
+    module.mention_rows = mention_rows
 
 
 _TARGETS = {"crawl-flush": ("crawler.pipelines", _patch_pipelines), "nlp-tag": ("nlp.detect", _patch_detect),
