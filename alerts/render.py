@@ -50,7 +50,9 @@ def _is_unsafe_char(ch: str) -> bool:
 def clean_line(text: Any, limit: int | None = None) -> str:
     """One line of text: control/format characters (CR, LF, NUL, bidi overrides, ...) become
     spaces, runs of whitespace collapse; cut to `limit` characters with an ellipsis."""
-    value = "".join(" " if _is_unsafe_char(ch) else ch for ch in str(text if text is not None else ""))
+    value = str(text if text is not None else "")
+    if not value.isprintable():  # fast path: printable text has no control or format characters
+        value = "".join(" " if _is_unsafe_char(ch) else ch for ch in value)
     value = " ".join(value.split())
     if limit is not None and len(value) > limit:
         value = value[: max(limit - 1, 0)].rstrip() + "…"
@@ -62,7 +64,7 @@ def safe_http_url(url: Any) -> str | None:
     else None (then it is shown as text, never as a link)."""
     if not isinstance(url, str) or not url or len(url) > 4000:
         return None
-    if any(ch.isspace() or _is_unsafe_char(ch) for ch in url):
+    if " " in url or (not url.isprintable() and any(ch.isspace() or _is_unsafe_char(ch) for ch in url)):
         return None
     try:
         parts = urlsplit(url)
@@ -217,43 +219,61 @@ def _entry_id(alert: Alert) -> str:
         return f"urn:newsradar:alert:{alert.id}"
 
 
+def _atom_el(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    node = ET.Element(f"{{{ATOM_NS}}}{tag}", attrs) if parent is None else ET.SubElement(
+        parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    if text is not None:
+        node.text = text
+    return node
+
+
+#: Rendered feed entries by alert: an alert's payload never changes, and the file channel
+#: rewrites the whole feed after each alert, so each entry is rendered once per process.
+_ENTRY_CACHE: dict[tuple[int, str, str], ET.Element] = {}
+_ENTRY_CACHE_MAX = 10_000
+
+
+def _atom_entry(alert: Alert) -> ET.Element:
+    key = (alert.id, alert.created_at, _entry_id(alert))
+    cached = _ENTRY_CACHE.get(key)
+    if cached is not None:
+        return cached
+    v = view(alert)
+    created = parse_time(alert.created_at)
+    stamp = created.isoformat(timespec="seconds") if created else "1970-01-01T00:00:00+00:00"
+    entry = _atom_el(None, "entry")
+    _atom_el(entry, "id", _entry_id(alert))
+    _atom_el(entry, "title", v["title"])
+    _atom_el(entry, "updated", stamp)
+    _atom_el(entry, "published", stamp)
+    if v["href"]:
+        _atom_el(entry, "link", rel="alternate", href=v["href"])
+    for art in v["articles"]:
+        if art["href"] and art["href"] != v["href"]:
+            _atom_el(entry, "link", rel="related", href=art["href"], title=art["title"])
+    for org in v["organisations"]:
+        _atom_el(entry, "category", term=org, label=org)
+    _atom_el(entry, "summary", f"Score {v['score']}; {', '.join(a['source'] for a in v['articles'])}", type="text")
+    _atom_el(entry, "content", clean_text(render_text(alert)), type="text")
+    if len(_ENTRY_CACHE) >= _ENTRY_CACHE_MAX:
+        _ENTRY_CACHE.clear()
+    _ENTRY_CACHE[key] = entry
+    return entry
+
+
 def atom_feed(alerts: list[Alert], *, feed_id: str, title: str = "newsradar alerts") -> bytes:
     """A complete Atom 1.0 document of `alerts`, newest first."""
     ET.register_namespace("", ATOM_NS)
-
-    def el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        node = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
-        if text is not None:
-            node.text = text
-        return node
-
-    feed = ET.Element(f"{{{ATOM_NS}}}feed")
-    el(feed, "id", feed_id)
-    el(feed, "title", title)
+    feed = _atom_el(None, "feed")
+    _atom_el(feed, "id", feed_id)
+    _atom_el(feed, "title", title)
     stamps = [parse_time(a.created_at) for a in alerts]
     latest = max((s for s in stamps if s), default=None)
-    el(feed, "updated", latest.isoformat(timespec="seconds") if latest else "1970-01-01T00:00:00+00:00")
-    author = el(feed, "author")
-    el(author, "name", "newsradar")
-    el(feed, "generator", "newsradar")
-    for alert in sorted(alerts, key=lambda a: a.id, reverse=True):
-        v = view(alert)
-        created = parse_time(alert.created_at)
-        stamp = created.isoformat(timespec="seconds") if created else "1970-01-01T00:00:00+00:00"
-        entry = el(feed, "entry")
-        el(entry, "id", _entry_id(alert))
-        el(entry, "title", v["title"])
-        el(entry, "updated", stamp)
-        el(entry, "published", stamp)
-        if v["href"]:
-            el(entry, "link", rel="alternate", href=v["href"])
-        for art in v["articles"]:
-            if art["href"] and art["href"] != v["href"]:
-                el(entry, "link", rel="related", href=art["href"], title=art["title"])
-        for org in v["organisations"]:
-            el(entry, "category", term=org, label=org)
-        el(entry, "summary", f"Score {v['score']}; {', '.join(a['source'] for a in v['articles'])}", type="text")
-        el(entry, "content", clean_text(render_text(alert)), type="text")
+    _atom_el(feed, "updated", latest.isoformat(timespec="seconds") if latest else "1970-01-01T00:00:00+00:00")
+    author = _atom_el(feed, "author")
+    _atom_el(author, "name", "newsradar")
+    _atom_el(feed, "generator", "newsradar")
+    feed.extend(_atom_entry(alert) for alert in sorted(alerts, key=lambda a: a.id, reverse=True))
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 

@@ -163,7 +163,26 @@ def run_cli(args: list[str], *, timeout: float, env: dict[str, str] | None = Non
         result["hwm_sum"] = sum(mon.hwm.values())
         crawl = [pid for pid, name in mon.names.items() if "crawler.run" in name]
         result["crawl_child_cpu_sampled"] = sum(mon.cpu_last.get(pid, 0.0) for pid in crawl)
+        result["tree_cpu_sampled"] = sum(mon.cpu_last.values())
+        by_role: dict[str, float] = {}
+        for pid, seconds in mon.cpu_last.items():
+            role = _role(mon.names.get(pid, ""), pid == p.pid)
+            by_role[role] = by_role.get(role, 0.0) + seconds
+        result["cpu_by_role"] = by_role
     return result
+
+
+def _role(command: str, root: bool) -> str:
+    """Which part of a `newsradar crawl` process tree a process is, from its command line."""
+    if root:
+        return "parent"
+    if "crawler.run" in command:
+        return "crawl child"
+    if "forkserver" in command:
+        return "forkserver"
+    if "multiprocessing" in command or "spawn_main" in command:
+        return "nlp workers"
+    return "other"
 
 
 def write_config(directory: Path, base: str, outlets: list[Any], concurrency: int) -> Path:

@@ -52,7 +52,18 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "crawler.middlewares.LoopAwareRedirectMiddleware": 600,
         },
-        "EXTENSIONS": {"crawler.middlewares.ContentTypeGuard": 100},
+        # Per-page machinery nobody reads: byte counts of every request and response
+        # (DownloaderStats renders each one), Referer headers, depth bookkeeping (section
+        # pages are followed one hop by the spider itself).
+        "DOWNLOADER_STATS": False,
+        "REFERER_ENABLED": False,
+        "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
+        # Scrapy 2.19's RemoteControl serves an HTTP endpoint that executes Python sent to
+        # it (token-protected) and writes a job file under the user's home: not something
+        # a background crawler should expose, and its aiohttp server costs ~0.15 s per start.
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS": {"crawler.middlewares.ContentTypeGuard": 100,
+                       "scrapy.extensions.remote_control.RemoteControl": None},
         "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},
         "NEWSRADAR_DB": str(config.storage.path),
         "NEWSRADAR_RUN_GROUP": run_group,

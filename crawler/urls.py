@@ -7,6 +7,7 @@ reached through a feed (with utm_* tags), a sitemap and a section page is fetche
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 from typing import Iterable
@@ -37,6 +38,7 @@ DATE_IN_PATH = re.compile(r"/(19|20)\d{2}/(0?[1-9]|1[0-2])(/|$)|/(19|20)\d{2}-\d
 ID_IN_PATH = re.compile(r"\d{5,}")
 
 
+@functools.lru_cache(maxsize=16384)  # each article URL is canonicalised at request and at response
 def canonicalize(url: str) -> str:
     """The canonical form used as the key of every stored URL.
 
@@ -72,6 +74,12 @@ def host_key(url: str) -> tuple[str, int | None] | None:
     fullwidth letters fold to ASCII): the allow-list compares what is actually fetched.
     A homograph (Cyrillic 'о' for Latin 'o') stays a different host.
     """
+    plain = _PLAIN_HOST_URL.match(url)
+    if plain is not None:  # fast path: w3lib would leave this scheme, host and port as they are
+        port_text = plain["port"]
+        if not port_text or int(port_text) <= 65535:
+            return _plain_host_key(plain["scheme"].lower(), plain["host"].lower(),
+                                   int(port_text) if port_text else None)
     try:
         parts = urlsplit(safe_url_string(url.strip()))
         port = parts.port
@@ -84,6 +92,23 @@ def host_key(url: str) -> tuple[str, int | None] | None:
     with contextlib.suppress(ValueError):
         host = ipaddress.ip_address(host).compressed  # one spelling per IP address ([::ffff:7f00:1])
     return host, port or default
+
+
+# An http(s) URL whose host is plain ASCII letters, digits, dots and hyphens, followed by an
+# optional port and the end of the authority: nothing for IDNA, percent-decoding or
+# credentials to change. Anything else (non-ASCII, '%', '@', '\\', whitespace) goes through w3lib.
+_PLAIN_HOST_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?(?=[/?#]|$)",
+                             re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_host_key(scheme: str, host: str, port: int | None) -> tuple[str, int | None] | None:
+    host = host.rstrip(".")
+    if not host:
+        return None
+    with contextlib.suppress(ValueError):
+        host = ipaddress.ip_address(host).compressed
+    return host, port or (443 if scheme == "https" else 80)
 
 
 def allowed_hosts(urls: Iterable[str]) -> frozenset[tuple[str, int | None]]:

@@ -112,6 +112,7 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
                     child.wait(timeout=POLL_SECONDS)
         stopping = stop is not None and stop.is_set()
         report.crawl_exit = child.stop() if stopping else child.wait()
+        logger.debug("stage=run event=crawl-finished exit=%d analysed=%d", report.crawl_exit, report.nlp.processed)
         report.sources = crawler.read_summary(db, child.run_group)
         for run in report.sources:
             logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
@@ -121,6 +122,7 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
             report.seconds = time.monotonic() - started
             return report
         stage.drain(db)
+        logger.debug("stage=run event=nlp-finished analysed=%d", report.nlp.processed)
     finally:
         child.stop()
         stage.close()
@@ -132,5 +134,6 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
         alert_started = time.process_time()
         report.alerts = alerts.process_alerts(config, db)
         report.alert_seconds = time.process_time() - alert_started
+        logger.debug("stage=run event=alerts-finished alerts=%d", len(report.alerts.alerts))
     report.seconds = time.monotonic() - started
     return report

@@ -108,7 +108,13 @@ def _v2(db: Database) -> None:
         db.execute("alter table story_articles add column signature blob")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+def _v3(db: Database) -> None:
+    """Story grouping looks for articles without a story above a score floor; most articles
+    (nothing found in them) never join one, so that query must not scan them all."""
+    db.table("articles").create_index(["story_id", "score"], if_not_exists=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

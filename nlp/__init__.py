@@ -35,7 +35,7 @@ logger = logging.getLogger("newsradar.nlp")
 _DETECTORS: dict[str, Any] = {}
 
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
-POOL_MIN_PAGES = 96  # backlog that justifies starting worker processes
+PRELOAD_ENV = "NEWSRADAR_NLP_PRELOAD"  # what the fork server loads before forking workers
 MAX_TAG_CHARS = 200_000  # spaCy refuses texts over 1,000,000 characters; no article is that long
 
 
@@ -63,6 +63,7 @@ class PageResult:
     article: Any = None      # nlp.extract.ExtractedArticle
     analysis: Any = None     # nlp.detect.Analysis
     error: str | None = None
+    text_hash: str = ""      # computed beside the extraction (in the worker), not by the writer
 
 
 @dataclass
@@ -90,6 +91,7 @@ def analyse_rows(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str
         try:
             fallback = json.loads(feed_meta) if feed_meta else {}
             result.article = extract_article(html or "", fetched_url, fallback)
+            result.text_hash = text_hash(result.article.text)
         except Exception as exc:  # one hostile page must not stop the stage
             result.error = f"extract: {type(exc).__name__}: {exc}"
         results.append(result)
@@ -136,6 +138,21 @@ def _gate(watchlists: Mapping[str, Any]) -> re.Pattern[str]:
     if key not in _GATES:
         _GATES[key] = build_gate(watchlists)
     return _GATES[key]
+
+
+def start_pool(workers: int, pipeline: str, watchlists: Mapping[str, Any]) -> futures.ProcessPoolExecutor:
+    """Worker processes forked from one fork server that has imported trafilatura and spaCy
+    and loaded the pipeline (see nlp.preload): each worker starts with them in memory
+    (shared copy-on-write) instead of loading its own."""
+    # One BLAS thread per worker: the workers already fill the cores, and OpenBLAS's own
+    # threads on top made a 2-worker crawl slower than an in-process one.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    # the fork server inherits this environment when it starts (once per process)
+    os.environ[PRELOAD_ENV] = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["nlp.preload"])
+    return futures.ProcessPoolExecutor(workers, mp_context=context)
 
 
 def _analyse_in_worker(rows: Sequence[PageRow], pipeline: str, watchlists: Mapping[str, Any],
@@ -188,35 +205,30 @@ class NlpStage:
     def pump(self, db: Database, *, wait: float = 0.0, more_coming: bool = False) -> int:
         """Start what can be started, write what has finished; the number of pages written.
 
-        Worker processes cost a few seconds to start (each loads spaCy), so they start only
-        once POOL_MIN_PAGES pages wait; while `more_coming` (the crawl still fetching) a
-        smaller backlog waits for them, and a run that ends with fewer pages is analysed here.
+        Worker processes start with the first fetched page, while the crawl is still
+        fetching, so their start-up (spaCy, once, in the fork server) overlaps the crawl; a
+        run that fetches nothing starts none (and never imports spaCy).
         """
         if self.workers > 0 and self.pool is None:
-            pending = db.execute("select count(*) from (select 1 from pages where state = 'fetched' limit ?)",
-                                 [POOL_MIN_PAGES]).fetchone()[0]
-            if pending < POOL_MIN_PAGES:
-                if more_coming:
-                    if wait:
-                        time.sleep(wait)
-                    return 0
-                self.workers = 0  # a small run: not worth starting processes
+            if not self._waiting(db):
+                if wait and more_coming:
+                    time.sleep(wait)
+                return 0
+            try:
+                self.pool = start_pool(self.workers, *self._args()[:2])
+            except OSError as exc:  # no processes to be had (limits): analyse here instead
+                logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s",
+                               json.dumps(str(exc)))
+                self.workers = 0
+            else:
+                logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
         if self.workers <= 0:
             rows = self._next_rows(db)
             if not rows:
                 return 0
             results, timings = analyse_rows(rows, *self._args())
             return self._write(db, results, timings)
-        if self.pool is None:
-            # One BLAS thread per worker: the workers already fill the cores, and OpenBLAS's
-            # own threads on top made a 2-worker crawl slower than an in-process one.
-            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ.setdefault(var, "1")
-            context = multiprocessing.get_context("forkserver")
-            # workers fork from one server that has imported the heavy modules once
-            context.set_forkserver_preload(["nlp", "nlp.extract", "nlp.detect", "trafilatura", "spacy"])
-            self.pool = futures.ProcessPoolExecutor(self.workers, mp_context=context)
-            logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
+        assert self.pool is not None
         while len(self.in_flight) < 2 * self.workers:
             rows = self._next_rows(db)
             if not rows:
@@ -294,7 +306,7 @@ def article_row(result: PageResult, now: str) -> dict[str, Any]:
     return {
         "url": result.url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
         "published": art.date, "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
-        "text_hash": text_hash(art.text), "score": round(float(analysis.score), 4),
+        "text_hash": result.text_hash or text_hash(art.text), "score": round(float(analysis.score), 4),
         "analysis": json.dumps(analysis.to_json()), "processed_at": now,
     }
 
@@ -326,4 +338,4 @@ def analyse_page(config: Config, html: str | bytes, url: str | None = None,
 
 
 __all__ = ["NlpStage", "StageReport", "analyse_page", "analyse_rows", "get_detector", "process_pending",
-           "text_hash"]
+           "start_pool", "text_hash"]

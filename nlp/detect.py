@@ -97,6 +97,11 @@ class Detector:
         """The shared spaCy pipeline (loads it if needed)."""
         return self._tagger.nlp
 
+    def warm(self) -> None:
+        """Load the spaCy pipeline and compile the watch lists now rather than on first use
+        (the workers' fork server does this once for all of them)."""
+        self._tagger._ready()
+
     def analyse(self, title: str, text: str) -> Analysis:
         """Score one article from its headline and body text."""
         return next(self.analyse_many([(title, text)], batch_size=1))

@@ -10,6 +10,8 @@ The module never raises on bad input: garbage in, a (possibly empty) article out
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import json
 import logging
@@ -895,6 +897,18 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {
 PRUNE_BOILERPLATE = True
 
 
+@functools.lru_cache(maxsize=1)
+def trafilatura_options() -> Any:
+    """TRAFILATURA_OPTIONS as trafilatura's Extractor, built once: building it per page
+    re-reads trafilatura's settings file (~0.3 ms, a tenth of the extraction)."""
+    from trafilatura.settings import Extractor
+
+    o = TRAFILATURA_OPTIONS
+    return Extractor(output_format="python", fast=o["fast"], precision=o["favor_precision"],
+                     recall=o["favor_recall"], comments=o["include_comments"], tables=o["include_tables"],
+                     with_metadata=False)
+
+
 BOILERPLATE_ATTR = re.compile(
     r"(?:^|[\s_-])(?:comments?(?!ary)|disqus|commentlist|respond|reply|replies|newsletters?|subscri(?:be|ption)|signup|sign-up"
     r"|related|recommend(?:ed|ations?)?|promo(?:tion)?s?|sponsor(?:ed)?|outbrain|taboola|cookies?|consent|gdpr"
@@ -997,8 +1011,10 @@ def extract_body(tree: HtmlElement, url: str | None) -> str:
 
     if PRUNE_BOILERPLATE:
         prune_boilerplate(tree)
+    options = copy.copy(trafilatura_options())
+    options.url = options.source = url
     try:
-        document = bare_extraction(tree, url=url, with_metadata=False, **TRAFILATURA_OPTIONS)
+        document = bare_extraction(tree, options=options)
     except Exception as error:  # trafilatura on hostile markup: degrade to no text
         LOGGER.debug("trafilatura failed on %s: %s", url, error)
         return ""

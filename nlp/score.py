@@ -57,7 +57,7 @@ ARTICLE_CONTEXT_MIN_CUE = 0.55
 ARTICLE_CONTEXT_MIN_RESTRICTION = 0.7
 #: NER only runs on sentences whose preliminary weight reaches this (and on the headline).
 NER_MIN_WEIGHT = 0.02
-NER_MAX_SENTENCES = 8
+NER_MAX_SENTENCES = 4
 
 ACTOR_LABELS = frozenset({"ORG", "PERSON", "NORP", "GPE"})
 
@@ -284,11 +284,14 @@ def score_article(tagged: Tagged) -> ArticleScore:
 
 
 def ner_candidates(tagged: Tagged) -> list[Sentence]:
-    """Sentences worth statistical NER: the headline and the strongest preliminary evidence."""
+    """Sentences where statistical NER can change the outcome: the headline and the strongest
+    preliminary evidence, each only when NER could add something there: an actor the score
+    lacks (no gazetteer organisation, country or actor cue) or a name for the alert (a
+    capitalised word no gazetteer match covers)."""
     sents = tagged.sentences
     ctx = article_context(sents)
     prelim = [(score_sentence(sents, i, ctx).weight, i) for i in range(len(sents))]
     chosen = [sents[i] for w, i in sorted(prelim, reverse=True)[:NER_MAX_SENTENCES] if w >= NER_MIN_WEIGHT]
     head = [s for s in sents if s.index == -1]
     out = head + [s for s in chosen if s.index != -1]
-    return out
+    return [s for s in out if s.unknown_names or not _has_actor(s)]

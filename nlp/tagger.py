@@ -25,7 +25,7 @@ from nlp.terms import GAZETTEER_KEYS, PHRASE_LIST_DEFAULTS, Phrase, Watchlists
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc, Span
 
 #: Components the loaded pipeline keeps: ``ner`` (its own embedding layer, no tok2vec
 #: listener) and ``lemmatizer`` (only for its lookup tables; never run as a pipe).
@@ -408,6 +408,9 @@ class Sentence:
     countries: list[str] = field(default_factory=list)
     ner_labels: set[str] = field(default_factory=set)
     ner_done: bool = False
+    #: a capitalised word (not the first, not a calendar word) outside every gazetteer
+    #: match: a name statistical NER could add; without one it can only repeat the gazetteer
+    unknown_names: bool = True
 
     def of(self, category: str) -> list[Hit]:
         return [h for h in self.hits if h.category == category]
@@ -534,6 +537,9 @@ class Tagger:
                     surface = re.sub(r"\s*([-–‐])\s*", r"\1", doc[start:end].text)
                     sent_objs[si].hits.append(Hit(info.category, info.phrase, info.weight, start, end, surface))
             gaz = _gazetteer_spans(doc, compiled)
+            known = {i for _kind, _canon, start, end in gaz for i in range(start, end)}
+            for si, span in enumerate(sents):
+                sent_objs[si].unknown_names = _has_unknown_names(span, known)
             for kind, canon, start, _end in gaz:
                 si = which(start)
                 target = sent_objs[si].orgs if kind == "organisations" else sent_objs[si].countries
@@ -567,6 +573,28 @@ class Tagger:
                 target = sent.orgs if kind == "organisations" else sent.countries
                 if canon not in target:
                     target.append(canon)
+
+
+#: Capitalised words that are never the names NER is run for.
+CALENDAR_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
+    "august september october november december".split())
+
+
+def _has_unknown_names(span: "Span", known: set[int]) -> bool:
+    """Whether the sentence holds a capitalised word (after its first word) that no gazetteer
+    match covers: only then can NER find an organisation or place the gazetteer did not."""
+    first = True
+    for tok in span:
+        if tok.is_space or tok.is_punct:
+            continue
+        if first:
+            first = False
+            continue
+        text = tok.text
+        if text[:1].isupper() and tok.i not in known and text.lower() not in CALENDAR_WORDS:
+            return True
+    return False
 
 
 def _end_of_sentence(doc: "Doc", i: int) -> bool:

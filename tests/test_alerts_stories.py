@@ -104,3 +104,16 @@ def test_list_stories_filters_and_orders(store, add_article, make_config):
     assert [s["title"] for s in list_stories(store, min_score=0.5)] == ["Singapore charges three"]
     assert [s["source"] for s in list_stories(store, search="h20")] == ["policy-four"]
     assert list_stories(store, search="100%_nothing") == []
+
+
+def test_articles_with_nothing_found_join_no_story_unless_a_rule_alerts_from_zero(store, add_article, make_config):
+    smuggling(add_article, "https://wire-one.example/a", "wire-one", "Singapore charges three", score=0.9)
+    add_article("https://daily-two.example/weather", source="daily-two", title="Sunny weekend ahead",
+                text="Forecasters expect a dry and sunny weekend across the region.", score=0.0)
+    assert assign_stories(make_config(""), store, NOW) == 1
+    assert story_of(store, "https://daily-two.example/weather") is None
+    assert [s["title"] for s in list_stories(store)] == ["Singapore charges three"]
+
+    everything = make_config('[[rules]]\nname = "all"\nmin_score = 0.0\n')
+    assert assign_stories(everything, store, NOW) == 1
+    assert story_of(store, "https://daily-two.example/weather") is not None

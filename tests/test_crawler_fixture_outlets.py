@@ -189,9 +189,23 @@ def run_crawl(config: Config) -> list[crawler.SourceRun]:
     return crawler.read_summary(open_db(config.storage.path), child.run_group)
 
 
-def test_crawl_stores_every_reachable_article_once_and_nothing_else(outlets: OutletServer, tmp_path: Path) -> None:
+def test_crawl_stores_every_reachable_article_once_and_nothing_else(outlets: OutletServer, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     config = fixture_config(tmp_path, outlets.base)
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    files_during_crawl: list[list[Path]] = []
+
+    def plain_story(handler: OutletRequestHandler) -> None:  # looks around while the crawl runs
+        files_during_crawl.append([p for p in home.rglob("*") if p.is_file()] if home.exists() else [])
+        handler.send_route(article("Plain feed story"))
+
+    outlets.routes["/news/plain-feed-story-here"] = plain_story
     summary = {r.source: r for r in run_crawl(config)}
+    # Scrapy's RemoteControl (an HTTP endpoint that runs code, announced by a job file in the
+    # user's state directory) is off
+    assert files_during_crawl == [[]]
     db = open_db(config.storage.path)
     pages = {row["url"].replace(outlets.base, ""): row for row in db["pages"].rows}
     assert set(pages) == {

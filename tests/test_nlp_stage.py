@@ -7,7 +7,7 @@ from pathlib import Path
 
 from newsradar.config import load_config_text
 from newsradar.store import open_db
-from nlp import POOL_MIN_PAGES, NlpStage
+from nlp import NlpStage
 
 LOOPHOLE = ("<p>Chinese developers barred from buying advanced Nvidia chips are renting remote access to them in "
             "data centres in Malaysia, sidestepping US export controls, according to people familiar with the "
@@ -42,7 +42,7 @@ def articles(db_path: Path) -> dict[str, tuple[str, float, str]]:
 
 def test_worker_processes_match_in_process_analysis(tmp_path: Path) -> None:
     config = load_config_text('[detection]\nbatch_size = 16\n', path=tmp_path / "config.toml")
-    n = POOL_MIN_PAGES + 24
+    n = 120
     fill(tmp_path / "pool.db", n)
     fill(tmp_path / "here.db", n)
 
@@ -62,11 +62,13 @@ def test_worker_processes_match_in_process_analysis(tmp_path: Path) -> None:
     assert db.execute("select count(*) from pages where state != 'processed'").fetchone()[0] == 0
 
 
-def test_a_small_backlog_is_analysed_in_process(tmp_path: Path) -> None:
+def test_workers_start_with_the_first_page_and_not_before(tmp_path: Path) -> None:
     config = load_config_text("", path=tmp_path / "config.toml")
-    fill(tmp_path / "t.db", 5)
-    stage = NlpStage(config, workers=2)
     db = open_db(tmp_path / "t.db")
-    assert stage.pump(db, more_coming=True) == 0  # waits for a backlog while the crawl runs
-    stage.drain(db)  # the crawl ended with 5 pages: not worth starting processes
-    assert stage.workers == 0 and stage.report.processed == 5
+    stage = NlpStage(config, workers=2)
+    assert stage.pump(db, more_coming=True) == 0
+    assert stage.pool is None  # nothing fetched yet: no process started, spaCy not loaded
+    fill(tmp_path / "t.db", 5)
+    stage.drain(db)
+    assert stage.workers == 2 and stage.report.processed == 5
+    assert db.execute("select count(*) from pages where state = 'processed'").fetchone()[0] == 5
