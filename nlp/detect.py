@@ -159,9 +159,12 @@ def _kinds(scored: ArticleScore, table: Mapping[str, tuple[str, ...]]) -> list[s
         if s.weight < KIND_MIN_WEIGHT:
             continue
         hits = s.sentence.of("evasion_cues") + s.sentence.of("restriction_terms")
-        texts = [h.phrase.lower() for h in hits] + [h.text.lower() for h in hits]
+        # one string: a needle is a word or phrase, never spans the separator
+        blob = "\x00".join([h.phrase.lower() for h in hits] + [h.text.lower() for h in hits])
+        if not blob:
+            continue
         for kind, needles in table.items():
-            if any(n in t for n in needles for t in texts):
+            if any(n in blob for n in needles):
                 votes[kind] = votes.get(kind, 0.0) + s.weight
     if not votes:
         return []

@@ -25,7 +25,7 @@ from nlp.terms import GAZETTEER_KEYS, PHRASE_LIST_DEFAULTS, Phrase, Watchlists
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
-    from spacy.tokens import Doc, Span
+    from spacy.tokens import Doc
 
 #: Components the loaded pipeline keeps: ``ner`` (its own embedding layer, no tok2vec
 #: listener) and ``lemmatizer`` (only for its lookup tables; never run as a pipe).
@@ -425,6 +425,59 @@ class Tagged:
     country_counts: dict[str, int]
 
 
+TOKENS_KEY = "newsradar_tokens"
+
+
+@dataclass
+class TokenLists:
+    """A doc's token attributes as plain lists, read in one `to_array` call."""
+
+    texts: list[str]
+    lowers: list[str]
+    is_space: list[bool]
+    is_punct: list[bool]
+    spaced: list[bool]        # followed by whitespace
+    lemmas: list[str]         # POS-free lemmas, filled by Tagger.make_doc ("" for spaces)
+    chars: list[int]          # character offset of each token in doc.text
+    sent_starts: list[int] = field(default_factory=list)  # first token of each sentence
+    text: str = ""            # doc.text (spaCy rebuilds it from Token objects on every access)
+
+    def span_text(self, text: str, start: int, end: int) -> str:
+        """doc[start:end].text, without making spaCy Token objects."""
+        if end <= start:
+            return ""
+        return text[self.chars[start]:self.chars[end - 1] + len(self.texts[end - 1])]
+
+
+def token_lists(doc: "Doc", text: str | None = None) -> TokenLists:
+    """Read the attributes the cheap pass needs; kept on the doc for the later steps."""
+    from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SPACY
+
+    n = len(doc)
+    text = doc.text if text is None else text
+    if n:
+        # small integers only: turning ORTH/LOWER hashes into strings costs more than slicing
+        arr = doc.to_array([IDX, LENGTH, IS_SPACE, IS_PUNCT, SPACY]).astype("int64")
+        chars, lengths = arr[:, 0].tolist(), arr[:, 1].tolist()
+        texts = [text[c:c + k] for c, k in zip(chars, lengths)]
+        lists = TokenLists(texts, [t.lower() for t in texts], (arr[:, 2] != 0).tolist(), (arr[:, 3] != 0).tolist(),
+                           (arr[:, 4] != 0).tolist(), [""] * n, chars, text=text)
+    else:
+        lists = TokenLists([], [], [], [], [], [], [], text=text)
+    doc.user_data[TOKENS_KEY] = lists
+    return lists
+
+
+def doc_token_lists(doc: "Doc") -> TokenLists:
+    """The lists `Tagger.make_doc` left on the doc (read afresh for a doc made elsewhere)."""
+    lists = doc.user_data.get(TOKENS_KEY)
+    if lists is None:
+        lists = token_lists(doc)
+        lists.lemmas = [t.lemma_ for t in doc]
+        lists.sent_starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
+    return lists  # type: ignore[no-any-return]
+
+
 class Tagger:
     """Cheap pass (tokenizer + POS-free lemmas + Matcher/PhraseMatcher) and selective NER."""
 
@@ -460,40 +513,42 @@ class Tagger:
     def make_doc(self, text: str) -> "Doc":
         """Tokenize, set sentence starts (punctuation and line breaks) and POS-free lemmas.
 
-        Sentence starts are collected and set in one `from_array` call: assigning
-        `token.is_sent_start` one by one makes spaCy rescan the document each time
-        (quadratic in article length)."""
+        Token attributes are read once into Python lists (`doc.user_data[TOKENS_KEY]`, a
+        `TokenLists`) that the rest of the cheap pass works on: touching spaCy `Token`
+        objects one by one costs more than the tokenizer itself. Sentence starts are set
+        in one `from_array` call: assigning `token.is_sent_start` one by one makes spaCy
+        rescan the document each time (quadratic in article length)."""
         from spacy.attrs import SENT_START
 
         nlp, lemmas, _ = self._ready()
         doc = nlp.make_doc(text)
-        starts = numpy.full((len(doc), 1), -1, dtype="int64")  # 1 = starts a sentence, -1 = does not
+        toks = token_lists(doc, text)
+        texts, is_space, spaced = toks.texts, toks.is_space, toks.spaced
+        n = len(texts)
+        lemma_of = lemmas.lemma
+        lemma_list = toks.lemmas
+        starts = numpy.full((n, 1), -1, dtype="int64")  # 1 = starts a sentence, -1 = does not
         boundary = True
-        for tok in doc:
-            i = tok.i
-            if tok.is_space:
+        for i in range(n):
+            t = texts[i]
+            if is_space[i]:
                 if i == 0:
                     starts[i, 0] = 1
-                if "\n" in tok.text:
+                if "\n" in t:
                     boundary = True
                 continue
-            if (
-                boundary
-                and i > 0
-                and tok.text in _CLOSERS
-                and doc[i - 1].whitespace_ == ""
-                and doc[i - 1].text[-1:] in _SENT_END
-            ):
-                tok.lemma_ = tok.text  # closing quote/bracket after the full stop
+            if boundary and i > 0 and t in _CLOSERS and not spaced[i - 1] and texts[i - 1][-1:] in _SENT_END:
+                lemma_list[i] = t  # closing quote/bracket after the full stop
                 continue
             if boundary or i == 0:
                 starts[i, 0] = 1
             boundary = False
-            tok.lemma_ = lemmas.lemma(tok.lower_)
-            if tok.text in _SENT_END or (len(tok.text) > 1 and tok.text.strip(".!?…") == ""):
-                boundary = _end_of_sentence(doc, i)
-        if len(doc):
+            lemma_list[i] = lemma_of(toks.lowers[i])
+            if t in _SENT_END or (len(t) > 1 and t.strip(".!?…") == ""):
+                boundary = _end_of_sentence(texts, is_space, i)
+        if n:
             doc.from_array([SENT_START], starts.view("uint64"))  # spaCy reads -1 from its uint64 form
+            toks.sent_starts = numpy.flatnonzero(starts[:, 0] == 1).tolist()
         return doc
 
     def tag(self, title: str, text: str) -> Tagged:
@@ -506,14 +561,17 @@ class Tagger:
         org_counts: dict[str, int] = {}
         country_counts: dict[str, int] = {}
         for idx_offset, doc in ((-1, head), (0, body)):
-            sents = [s for s in doc.sents if s.text.strip()]
-            if idx_offset == -1:
-                sents = [doc[:]] if len(doc) and doc.text.strip() else []
+            lists = doc_token_lists(doc)
+            text = lists.text
+            bounds = [0, len(doc)] if idx_offset == -1 else [*lists.sent_starts, len(doc)]
+            sents: list[tuple[int, int]] = []  # token ranges of the non-blank sentences
             sent_objs: list[Sentence] = []
-            starts: list[int] = []
-            for n, span in enumerate(sents):
-                sent_objs.append(Sentence(index=-1 if idx_offset == -1 else n, text=span.text.strip()))
-                starts.append(span.start)
+            for a, b in zip(bounds, bounds[1:]):
+                sentence = lists.span_text(text, a, b).strip()
+                if sentence:
+                    sent_objs.append(Sentence(index=-1 if idx_offset == -1 else len(sents), text=sentence))
+                    sents.append((a, b))
+            starts = [a for a, _ in sents]
             if not sent_objs:
                 continue
 
@@ -527,19 +585,19 @@ class Tagger:
                         hi = mid - 1
                 return lo
 
-            for si, span in enumerate(sents):
-                toks = [t for t in span if not t.is_space and t.text not in _HYPHENS]
-                lemma_seq = [t.lemma_ for t in toks]
-                orth_seq = [t.text for t in toks]
-                for key, a, b in compiled.matcher(lemma_seq, orth_seq):
+            for si, (a, b) in enumerate(sents):
+                idx = [i for i in range(a, b) if not lists.is_space[i] and lists.texts[i] not in _HYPHENS]
+                lemma_seq = [lists.lemmas[i] for i in idx]
+                orth_seq = [lists.texts[i] for i in idx]
+                for key, first, last in compiled.matcher(lemma_seq, orth_seq):
                     info = compiled.info[key]
-                    start, end = toks[a].i, toks[b - 1].i + 1
-                    surface = re.sub(r"\s*([-–‐])\s*", r"\1", doc[start:end].text)
+                    start, end = idx[first], idx[last - 1] + 1
+                    surface = re.sub(r"\s*([-–‐])\s*", r"\1", lists.span_text(text, start, end))
                     sent_objs[si].hits.append(Hit(info.category, info.phrase, info.weight, start, end, surface))
             gaz = _gazetteer_spans(doc, compiled)
             known = {i for _kind, _canon, start, end in gaz for i in range(start, end)}
-            for si, span in enumerate(sents):
-                sent_objs[si].unknown_names = _has_unknown_names(span, known)
+            for si, (a, b) in enumerate(sents):
+                sent_objs[si].unknown_names = _has_unknown_names(lists, a, b, known)
             for kind, canon, start, _end in gaz:
                 si = which(start)
                 target = sent_objs[si].orgs if kind == "organisations" else sent_objs[si].countries
@@ -581,31 +639,32 @@ CALENDAR_WORDS = frozenset(
     "august september october november december".split())
 
 
-def _has_unknown_names(span: "Span", known: set[int]) -> bool:
-    """Whether the sentence holds a capitalised word (after its first word) that no gazetteer
-    match covers: only then can NER find an organisation or place the gazetteer did not."""
+def _has_unknown_names(lists: TokenLists, start: int, end: int, known: set[int]) -> bool:
+    """Whether tokens start..end (a sentence) hold a capitalised word (after the first word)
+    that no gazetteer match covers: only then can NER find an organisation or place the
+    gazetteer did not."""
     first = True
-    for tok in span:
-        if tok.is_space or tok.is_punct:
+    for i in range(start, end):
+        if lists.is_space[i] or lists.is_punct[i]:
             continue
         if first:
             first = False
             continue
-        text = tok.text
-        if text[:1].isupper() and tok.i not in known and text.lower() not in CALENDAR_WORDS:
+        text = lists.texts[i]
+        if text[:1].isupper() and i not in known and text.lower() not in CALENDAR_WORDS:
             return True
     return False
 
 
-def _end_of_sentence(doc: "Doc", i: int) -> bool:
+def _end_of_sentence(texts: list[str], is_space: list[bool], i: int) -> bool:
     """Whether a sentence-final mark at token i ends the sentence (the next word is not lower-case)."""
+    n = len(texts)
     j = i + 1
-    while j < len(doc) and (doc[j].is_space and "\n" not in doc[j].text or doc[j].text in _CLOSERS):
+    while j < n and (is_space[j] and "\n" not in texts[j] or texts[j] in _CLOSERS):
         j += 1
-    if j >= len(doc):
+    if j >= n:
         return True
-    nxt = doc[j].text
-    return not nxt[:1].islower()
+    return not texts[j][:1].islower()
 
 
 def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> list[tuple[str, str, int, int]]:
