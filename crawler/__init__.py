@@ -1,7 +1,9 @@
 """The crawl stage: discover and fetch article pages from configured sources into the store.
 
-Public face: `start_crawl` (a child process running Scrapy) and `read_summary` (what a run
-did, per source, from the `runs` table).
+Public face: `probe_sources` / `record_quiet` (which sources have anything new, asked of
+their listings directly; see crawler.probe), `start_crawl` (a child process running
+Scrapy for the others) and `read_summary` (what a run did, per source, from the `runs`
+table).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Sequence
 
 from sqlite_utils import Database
 
+from crawler.probe import ProbeResult, probe_sources, record_quiet
 from newsradar.config import Config, Source
 from newsradar.store import StoreError
 
@@ -91,8 +94,14 @@ class CrawlProcess:
         return self.popen.wait()
 
 
-def start_crawl(config: Config, sources: Sequence[Source], *, log_file: str | None = None) -> CrawlProcess:
-    run_group = uuid.uuid4().hex[:12]
+def new_run_group() -> str:
+    """The id that ties together the `runs` rows of one run (crawled and probed sources)."""
+    return uuid.uuid4().hex[:12]
+
+
+def start_crawl(config: Config, sources: Sequence[Source], *, log_file: str | None = None,
+                run_group: str | None = None) -> CrawlProcess:
+    run_group = run_group or new_run_group()
     cmd = [sys.executable, "-m", "crawler.run", str(config.path.resolve()), "--run-group", run_group]
     for source in sources:
         cmd += ["--source", source.name]
@@ -114,4 +123,5 @@ def read_summary(db: Database, run_group: str) -> list[SourceRun]:
                       skipped=r[6], errors=r[7], last_error=r[8] if r[7] else None) for r in rows]
 
 
-__all__ = ["CrawlProcess", "SourceRun", "start_crawl", "read_summary"]
+__all__ = ["CrawlProcess", "ProbeResult", "SourceRun", "new_run_group", "probe_sources", "read_summary",
+           "record_quiet", "start_crawl"]

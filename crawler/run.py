@@ -13,6 +13,7 @@ import sys
 
 from scrapy.crawler import CrawlerProcess
 
+from crawler.probe import known_urls, listing_validators
 from crawler.pipelines import EXIT_STORE_ERROR, STORE_ERROR_PREFIX, store_failures
 from crawler.settings import build_settings
 from crawler.spiders import CrawlPlan, NewsSpider
@@ -23,12 +24,8 @@ from newsradar.store import StoreError, open_db
 def load_plan_state(db_path: str, plan: CrawlPlan) -> None:
     """Known article URLs and listing validators, read once so the spider never asks SQLite per link."""
     db = open_db(db_path)
-    plan.known_urls = {row[0] for row in db.execute("select url from url_aliases")}
-    plan.known_urls.update(row[0] for row in db.execute("select url from pages"))
-    plan.validators = {
-        row[0]: {"etag": row[1] or "", "last_modified": row[2] or ""}
-        for row in db.execute("select url, etag, last_modified from listings")
-    }
+    plan.known_urls = known_urls(db)
+    plan.validators = listing_validators(db)
     db.conn.close()
 
 

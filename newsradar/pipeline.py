@@ -74,28 +74,38 @@ class RunReport:
     alert_seconds: float = 0.0
     seconds: float = 0.0
     crawl_exit: int = 0
+    probe: crawler.ProbeResult | None = None
 
 
 def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, send_alerts: bool = True,
                  on_progress: Callable[[Database, RunReport], None] | None = None,
                  crawl_log: str | None = None, stop: threading.Event | None = None,
-                 workers: int | None = None) -> RunReport:
+                 workers: int | None = None, probe: bool = True) -> RunReport:
     """discover -> fetch -> extract -> tag -> score -> alert, for the given sources.
 
-    `workers` processes extract and tag (default: `detection.workers`; the service passes 0
-    to keep its own warm pipeline). `stop` (the service's shutdown flag) ends the run
-    early: the crawl child is asked to stop, finished batches are written, and what is
-    left waits in the store for next time.
+    Sources whose listings show nothing new (crawler.probe) are recorded without starting
+    the crawler; `probe=False` sends every source to it. `workers` processes extract and
+    tag (default: `detection.workers`; the service passes 0 to keep its own warm
+    pipeline). `stop` (the service's shutdown flag) ends the run early: the crawl child is
+    asked to stop, finished batches are written, and what is left waits in the store.
     """
     started = time.monotonic()
     report = RunReport()
     stage = nlp.NlpStage(config, workers=config.detection.workers if workers is None else workers,
                          report=report.nlp)
-    child = crawler.start_crawl(config, sources, log_file=crawl_log)
-    logger.debug("stage=run event=crawl-started sources=%d workers=%d", len(sources), stage.workers)
+    run_group = crawler.new_run_group()
+    report.probe = crawler.probe_sources(config, db, sources) if probe else None
+    busy = [s for s in sources if report.probe is None or s.name in report.probe.busy]
+    if report.probe is not None:
+        crawler.record_quiet(db, run_group, report.probe)
+        logger.debug("stage=run event=probed quiet=%d busy=%d seconds=%.2f", len(report.probe.quiet), len(busy),
+                     report.probe.seconds)
+    child = crawler.start_crawl(config, busy, log_file=crawl_log, run_group=run_group) if busy else None
+    if child is not None:
+        logger.debug("stage=run event=crawl-started sources=%d workers=%d", len(busy), stage.workers)
     unassigned = 0
     try:
-        while child.running():
+        while child is not None and child.running():
             if stop is not None and stop.is_set():
                 break
             written = stage.pump(db, wait=POLL_SECONDS, more_coming=True)
@@ -111,9 +121,10 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=POLL_SECONDS)
         stopping = stop is not None and stop.is_set()
-        report.crawl_exit = child.stop() if stopping else child.wait()
+        if child is not None:
+            report.crawl_exit = child.stop() if stopping else child.wait()
         logger.debug("stage=run event=crawl-finished exit=%d analysed=%d", report.crawl_exit, report.nlp.processed)
-        report.sources = crawler.read_summary(db, child.run_group)
+        report.sources = crawler.read_summary(db, run_group)
         for run in report.sources:
             logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
                         "errors=%d", run.source, run.status, run.discovered, run.fetched, run.new,
@@ -124,7 +135,8 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
         stage.drain(db)
         logger.debug("stage=run event=nlp-finished analysed=%d", report.nlp.processed)
     finally:
-        child.stop()
+        if child is not None:
+            child.stop()
         stage.close()
     if on_progress:
         on_progress(db, report)

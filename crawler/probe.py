@@ -1,0 +1,278 @@
+"""Anything new? A conditional GET of each listing before the crawler is started.
+
+Most runs of a tracker find nothing new: every feed answers 304, or lists only articles
+the store already has. Starting Scrapy to learn that costs a process and ~1 s of CPU per
+run (per poll, in the service); asking the listings directly costs one small request each.
+A source is *quiet* when every one of its listings is unchanged (304) or announces only
+known, skipped or too-old articles; the crawler then does not visit it at all, and this
+module records the run for it (`record_quiet`) as the crawler would have. Everything else
+is *busy* and goes to the crawler, which alone fetches articles, retries, follows
+sitemap indexes and section pages, and records errors.
+
+The probe is deliberately timid: anything it cannot judge with certainty (a listing never
+fetched successfully, a redirect, an error, a sitemap index, a section page that changed,
+robots.txt trouble, a proxy in the environment) makes the source busy. It obeys
+robots.txt (Protego, as Scrapy does), sends one request at a time per host with the
+configured delay, and never follows a redirect.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import http.client
+import logging
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from sqlite_utils import Database
+
+from crawler.listings import Entry, ListingError, parse_feed, parse_sitemap
+from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_document
+from newsradar.config import Config, Source
+from newsradar.store import now_iso
+
+logger = logging.getLogger("newsradar.crawl")
+
+PROBE_TIMEOUT = 10.0    # seconds per request, at most (crawl.timeout when lower)
+PROBE_THREADS = 8       # hosts probed at once
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@dataclass
+class ListingCheck:
+    """What one listing said: `changed` means the crawler must read it."""
+
+    source: str
+    url: str                      # canonical, the key of the `listings` table
+    status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    changed: bool = True
+    reason: str = ""
+    entries: int = 0              # articles announced (all known, skipped or too old when quiet)
+
+
+@dataclass
+class ProbeResult:
+    quiet: list[str] = field(default_factory=list)   # sources the crawler need not visit
+    busy: list[str] = field(default_factory=list)    # sources it must visit
+    checks: list[ListingCheck] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def known_urls(db: Database) -> set[str]:
+    """Canonical URLs of every stored page and every URL known to lead to one."""
+    urls = {row[0] for row in db.execute("select url from url_aliases")}
+    urls.update(row[0] for row in db.execute("select url from pages"))
+    return urls
+
+
+def listing_validators(db: Database) -> dict[str, dict[str, str]]:
+    """Conditional-GET validators of every listing, by canonical URL."""
+    return {row[0]: {"etag": row[1] or "", "last_modified": row[2] or "", "last_status": row[3]}
+            for row in db.execute("select url, etag, last_modified, last_status from listings")}
+
+
+def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> ProbeResult:
+    """Quiet and busy sources (see the module docstring); never raises for network trouble."""
+    started = time.monotonic()
+    result = ProbeResult()
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):  # Scrapy would use the proxy; we cannot judge
+        result.busy = [s.name for s in sources]
+        return result
+    validators = listing_validators(db)
+    known = known_urls(db)
+    by_host: dict[tuple[str, int | None], list[tuple[Source, str, str]]] = {}
+    undecided: set[str] = set()
+    for source in sources:
+        if not source.urls or any(
+                validators.get(canonicalize(u), {}).get("last_status") not in (200, 304) for u in source.urls):
+            continue  # a listing never read successfully: the crawler's job
+        undecided.add(source.name)
+        for kind, urls in (("feed", source.feeds), ("sitemap", source.sitemaps), ("section", source.pages)):
+            for url in urls:
+                key = host_key(url)
+                if key is not None:
+                    by_host.setdefault(key, []).append((source, url, kind))
+    checks: list[ListingCheck] = []
+    with futures.ThreadPoolExecutor(min(PROBE_THREADS, max(1, len(by_host)))) as pool:
+        jobs = [pool.submit(_probe_host, config, host, items, validators, known) for host, items in by_host.items()]
+        for job in jobs:
+            checks.extend(job.result())
+    changed = {c.source for c in checks if c.changed}
+    for source in sources:
+        quiet = source.name in undecided and source.name not in changed
+        (result.quiet if quiet else result.busy).append(source.name)
+    result.checks = checks
+    result.seconds = time.monotonic() - started
+    for check in checks:
+        logger.debug("source=%s stage=probe url=%s status=%s changed=%s reason=%s", check.source, check.url,
+                     check.status, check.changed, check.reason)
+    return result
+
+
+def _probe_host(config: Config, host: tuple[str, int | None], items: list[tuple[Source, str, str]],
+                validators: dict[str, dict[str, str]], known: set[str]) -> list[ListingCheck]:
+    """The listings of one host, one request at a time (robots.txt first)."""
+    crawl = config.crawl
+    timeout = min(crawl.timeout, PROBE_TIMEOUT)
+    checks = [ListingCheck(source=s.name, url=canonicalize(url)) for s, url, _ in items]
+    delay = crawl.delay
+    robots = None
+    if crawl.obey_robots:
+        first = urlsplit(items[0][1])
+        try:
+            status, _, body = _get(f"{first.scheme}://{first.netloc}/robots.txt", {}, crawl.user_agent, timeout,
+                                   crawl.max_page_bytes)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return _all_changed(checks, f"robots.txt: {type(exc).__name__}")
+        if status == 200:
+            from protego import Protego
+
+            robots = Protego.parse(body.decode("utf-8", "replace"))
+            delay = max(delay, float(robots.crawl_delay(crawl.user_agent) or 0.0))
+        elif not 400 <= status < 500:  # 4xx: no rules (as Scrapy); 5xx and others: cannot judge
+            return _all_changed(checks, f"robots.txt: HTTP {status}")
+    for n, ((source, url, kind), check) in enumerate(zip(items, checks)):
+        if robots is not None and not robots.can_fetch(url, crawl.user_agent):
+            check.reason = "disallowed by robots.txt"
+            continue
+        if n and delay:
+            time.sleep(delay)
+        _probe_listing(config, source, url, kind, check, validators.get(check.url, {}), known, timeout)
+    return checks
+
+
+def _all_changed(checks: list[ListingCheck], reason: str) -> list[ListingCheck]:
+    for check in checks:
+        check.changed, check.reason = True, reason
+    return checks
+
+
+def _probe_listing(config: Config, source: Source, url: str, kind: str, check: ListingCheck,
+                   validators: dict[str, str], known: set[str], timeout: float) -> None:
+    headers = {}
+    if validators.get("etag"):
+        headers["If-None-Match"] = validators["etag"]
+    if validators.get("last_modified"):
+        headers["If-Modified-Since"] = validators["last_modified"]
+    try:
+        status, response_headers, body = _get(url, headers, config.crawl.user_agent, timeout,
+                                              config.crawl.max_page_bytes)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        check.reason = f"{type(exc).__name__}: {exc}"[:200]
+        return
+    check.status = status
+    check.etag, check.last_modified = response_headers.get("etag"), response_headers.get("last-modified")
+    if status == 304:
+        check.changed, check.reason = False, "not modified"
+        return
+    if status != 200:
+        check.reason = f"HTTP {status}"
+        return
+    if response_headers.get("content-encoding", "identity").lower() != "identity" or body[:2] == b"\x1f\x8b":
+        check.reason = "compressed body"
+        return
+    try:
+        if kind == "feed":
+            entries = parse_feed(body, url)
+        elif kind == "sitemap":
+            sitemap = parse_sitemap(body, url)
+            if sitemap.sitemaps:
+                check.reason = "sitemap index"
+                return
+            entries = sitemap.entries
+        else:
+            check.reason = "section page changed"
+            return
+    except ListingError as exc:
+        check.reason = f"unreadable: {exc}"[:200]
+        return
+    check.entries = len(entries)
+    new = first_new_entry(entries, source, kind, known, config.crawl.max_age_days)
+    if new is not None:
+        check.reason = f"new article {new}"[:300]
+        return
+    check.changed, check.reason = False, "nothing new"
+
+
+def first_new_entry(entries: Iterable[Entry], source: Source, kind: str, known: set[str],
+                    max_age_days: float) -> str | None:
+    """The first entry the crawler would request (the spider's own tests, in its order)."""
+    hosts = allowed_hosts(source.urls)
+    cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
+    for entry in entries:
+        if host_key(entry.url) not in hosts or not looks_like_document(entry.url):
+            continue
+        if canonicalize(entry.url) in known:
+            continue
+        if kind == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
+            continue
+        return entry.url
+    return None
+
+
+def _parse_iso(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _get(url: str, headers: dict[str, str], user_agent: str, timeout: float,
+         limit: int) -> tuple[int, dict[str, str], bytes]:
+    """One GET without redirects; the body is read up to `limit` bytes (a longer one raises)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url}")
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                                 context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers={"User-Agent": user_agent, "Accept-Encoding": "identity",
+                                                 **headers})
+        response = connection.getresponse()
+        body = response.read(limit + 1)
+        if len(body) > limit:
+            raise ValueError(f"listing larger than {limit} bytes")
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        connection.close()
+
+
+def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
+    """Write what a crawler run would have written for the quiet sources: a `runs` row each,
+    the source's last run and success, and the listings' fresh validators."""
+    if not result.quiet:
+        return
+    now = now_iso()
+    quiet = set(result.quiet)
+    with db.conn:
+        for check in result.checks:
+            if check.source not in quiet or check.status is None:
+                continue
+            row = {"url": check.url, "source": check.source, "last_status": check.status, "last_fetched_at": now}
+            if check.status == 200:  # every article it announces is known: safe to revalidate next time
+                row.update(etag=check.etag, last_modified=check.last_modified)
+            db.table("listings").upsert(row, pk="url")
+        for name in result.quiet:
+            mine = [c for c in result.checks if c.source == name]
+            entries = sum(c.entries for c in mine)
+            db.table("runs").insert({
+                "run_group": run_group, "source": name, "started_at": now, "finished_at": now, "status": "ok",
+                "discovered": entries, "fetched": 0, "new": 0, "errors": 0, "skipped": entries,
+                "not_modified": sum(1 for c in mine if c.status == 304),
+            })
+            db.execute("insert into sources (name, last_run_at, last_success_at, consecutive_failures, articles_seen) "
+                       "values (?, ?, ?, 0, 0) on conflict(name) do update set last_run_at = excluded.last_run_at, "
+                       "last_success_at = excluded.last_success_at, consecutive_failures = 0", [name, now, now])

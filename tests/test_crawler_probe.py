@@ -1,0 +1,169 @@
+"""The listing probe: sources with nothing new are not crawled, everything else is.
+
+Real server on 127.0.0.1 (its request log is the witness), real store, real crawler child
+for the runs that need one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import crawler
+from newsradar.config import Config, load_config
+from newsradar.outlets import OutletServer, Route
+from newsradar.pipeline import run_pipeline
+from newsradar.store import open_db
+
+ARTICLE = ("<html><head><title>{t}</title></head><body><article><h1>{t}</h1><p>{t}: a story about export "
+           "controls, long enough to be extracted as an article body by the extractor.</p></article></body></html>")
+
+
+def rss(base: str, paths: list[str]) -> Route:
+    items = "".join(f"<item><title>Story {p}</title><link>{base}{p}</link></item>" for p in paths)
+    return Route(f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>',
+                 content_type="application/rss+xml")
+
+
+def urlset(base: str, paths: list[str]) -> Route:
+    urls = "".join(f"<url><loc>{base}{p}</loc></url>" for p in paths)
+    return Route(f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+                 content_type="application/xml")
+
+
+@pytest.fixture()
+def outlets() -> Iterator[OutletServer]:
+    server = OutletServer().start()
+    b = server.base
+    server.routes.update({
+        "/robots.txt": Route("User-agent: *\nDisallow: /private/\n", content_type="text/plain"),
+        "/feed.xml": rss(b, ["/news/one-story-here", "/news/two-story-here"]),
+        "/sitemap.xml": urlset(b, ["/news/three-story-here"]),
+        "/news/one-story-here": Route(ARTICLE.format(t="One")),
+        "/news/two-story-here": Route(ARTICLE.format(t="Two")),
+        "/news/three-story-here": Route(ARTICLE.format(t="Three")),
+        "/news/four-story-here": Route(ARTICLE.format(t="Four")),
+    })
+    yield server
+    server.stop()
+
+
+def make_config(tmp_path: Path, base: str) -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[storage]
+path = "t.db"
+[crawl]
+delay = 0
+timeout = 5
+[detection]
+workers = 0
+[[sources]]
+name = "wire"
+feeds = ["{base}/feed.xml"]
+[[sources]]
+name = "mapped"
+sitemaps = ["{base}/sitemap.xml"]
+""")
+    return load_config(path)
+
+
+def run(config: Config) -> crawler.ProbeResult | None:
+    report = run_pipeline(config, open_db(config.storage.path), config.sources, send_alerts=False)
+    assert report.crawl_exit == 0
+    return report.probe
+
+
+def article_requests(server: OutletServer, since: int) -> list[str]:
+    return [r.path for r in server.log[since:] if r.path.startswith("/news/")]
+
+
+def test_a_first_run_crawls_and_an_unchanged_second_run_does_not(outlets: OutletServer, tmp_path: Path) -> None:
+    config = make_config(tmp_path, outlets.base)
+    probe = run(config)
+    assert probe is not None and sorted(probe.busy) == ["mapped", "wire"]  # listings never read: crawl
+    assert len(article_requests(outlets, 0)) == 3
+
+    mark = len(outlets.log)
+    probe = run(config)
+    assert probe is not None and sorted(probe.quiet) == ["mapped", "wire"] and probe.busy == []
+    second = outlets.log[mark:]
+    # robots.txt, then each listing once, conditionally; no article, no second robots.txt from a crawler
+    assert sorted(r.path for r in second) == ["/feed.xml", "/robots.txt", "/sitemap.xml"]
+    assert all("If-None-Match" in r.headers for r in second if r.path != "/robots.txt")
+    db = open_db(config.storage.path)
+    group = db.execute("select run_group from runs order by id desc limit 1").fetchone()[0]
+    runs = {r.source: r for r in crawler.read_summary(db, group)}
+    assert runs["wire"].status == "ok" and runs["wire"].not_modified == 1 and runs["wire"].new == 0
+    assert runs["mapped"].status == "ok"
+    assert db.execute("select count(*) from pages").fetchone()[0] == 3
+
+
+def test_a_new_entry_sends_only_its_source_to_the_crawler(outlets: OutletServer, tmp_path: Path) -> None:
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    outlets.routes["/feed.xml"] = rss(outlets.base, ["/news/one-story-here", "/news/two-story-here",
+                                                     "/news/four-story-here"])
+    mark = len(outlets.log)
+    probe = run(config)
+    assert probe is not None and probe.busy == ["wire"] and probe.quiet == ["mapped"]
+    assert article_requests(outlets, mark) == ["/news/four-story-here"]
+    # the crawler read the sitemap only through the probe: once
+    assert [r.path for r in outlets.log[mark:]].count("/sitemap.xml") == 1
+    db = open_db(config.storage.path)
+    group = db.execute("select run_group from runs order by id desc limit 1").fetchone()[0]
+    runs = {r.source: r for r in crawler.read_summary(db, group)}
+    assert runs["wire"].new == 1 and runs["mapped"].status == "ok"  # one run, both sources reported
+
+
+def test_a_listing_that_answers_200_with_known_articles_only_is_quiet(outlets: OutletServer, tmp_path: Path) -> None:
+    outlets.routes["/feed.xml"] = Route(rss(outlets.base, ["/news/one-story-here"]).body,
+                                        content_type="application/rss+xml", validators=False)
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    mark = len(outlets.log)
+    probe = run(config)
+    assert probe is not None and "wire" in probe.quiet
+    assert article_requests(outlets, mark) == []
+    check = next(c for c in probe.checks if c.source == "wire")
+    assert check.status == 200 and check.entries == 1 and check.reason == "nothing new"
+
+
+@pytest.mark.parametrize("change", ["robots", "redirect", "error", "sitemap-index", "malformed"])
+def test_what_the_probe_cannot_judge_goes_to_the_crawler(outlets: OutletServer, tmp_path: Path, change: str) -> None:
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    b = outlets.base
+    if change == "robots":
+        outlets.routes["/robots.txt"] = Route("User-agent: *\nDisallow: /feed.xml\n", content_type="text/plain")
+    elif change == "redirect":
+        outlets.routes["/feed.xml"] = Route("", status=301, headers={"Location": f"{b}/elsewhere.xml"})
+    elif change == "error":
+        outlets.routes["/feed.xml"] = Route("busy", status=503)
+    elif change == "sitemap-index":
+        outlets.routes["/sitemap.xml"] = Route(
+            '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{b}/sitemap-2.xml</loc></sitemap></sitemapindex>", content_type="application/xml")
+    else:
+        outlets.routes["/feed.xml"] = Route("<html>not a feed</html>", content_type="application/rss+xml")
+    mark = len(outlets.log)
+    probe = crawler.probe_sources(config, open_db(config.storage.path), config.sources)
+    busy = "mapped" if change == "sitemap-index" else "wire"
+    assert probe.busy == [busy] and probe.quiet == [s for s in ("wire", "mapped") if s != busy]
+    if change == "robots":  # a listing robots.txt now forbids is not requested, not even by the probe
+        assert "/feed.xml" not in [r.path for r in outlets.log[mark:]]
+    if change == "redirect":  # never followed
+        assert "/elsewhere.xml" not in [r.path for r in outlets.log[mark:]]
+
+
+def test_a_proxy_in_the_environment_leaves_every_source_to_the_crawler(outlets: OutletServer, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    mark = len(outlets.log)
+    probe = crawler.probe_sources(config, open_db(config.storage.path), config.sources)
+    assert sorted(probe.busy) == ["mapped", "wire"] and probe.quiet == []
+    assert outlets.log[mark:] == []
