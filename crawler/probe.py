@@ -10,8 +10,10 @@ is *busy* and goes to the crawler, which alone fetches articles, retries, follow
 sitemap indexes and section pages, and records errors.
 
 The probe is deliberately timid: anything it cannot judge with certainty (a listing never
-fetched successfully, a redirect, an error, a sitemap index, a section page that changed,
-robots.txt trouble, a proxy in the environment) makes the source busy. It obeys
+read successfully, a redirect, an error, a sitemap index, a section page that changed, a
+compressed body, robots.txt trouble, a proxy in the environment) makes the source busy.
+(Starting the NLP workers as soon as the probe sees new articles was tried: it made the
+first run slower, the workers crowding the crawler as it starts.) It obeys
 robots.txt (Protego, as Scrapy does), sends one request at a time per host with the
 configured delay, and never follows a redirect.
 """
@@ -54,7 +56,8 @@ class ListingCheck:
     last_modified: str | None = None
     changed: bool = True
     reason: str = ""
-    entries: int = 0              # articles announced (all known, skipped or too old when quiet)
+    entries: int = 0              # articles announced
+    new: int = 0                  # of which the crawler would fetch
 
 
 @dataclass
@@ -63,6 +66,11 @@ class ProbeResult:
     busy: list[str] = field(default_factory=list)    # sources it must visit
     checks: list[ListingCheck] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def new_articles(self) -> int:
+        """Articles the listings announce that the store does not have: work is coming."""
+        return sum(c.new for c in self.checks)
 
 
 def known_urls(db: Database) -> set[str]:
@@ -92,7 +100,7 @@ def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> Pr
     for source in sources:
         if not source.urls or any(
                 validators.get(canonicalize(u), {}).get("last_status") not in (200, 304) for u in source.urls):
-            continue  # a listing never read successfully: the crawler's job
+            continue  # a listing never read successfully: the crawler's job (no request spent here)
         undecided.add(source.name)
         for kind, urls in (("feed", source.feeds), ("sitemap", source.sitemaps), ("section", source.pages)):
             for url in urls:
@@ -194,27 +202,30 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
         check.reason = f"unreadable: {exc}"[:200]
         return
     check.entries = len(entries)
-    new = first_new_entry(entries, source, kind, known, config.crawl.max_age_days)
-    if new is not None:
-        check.reason = f"new article {new}"[:300]
+    new = new_entries(entries, source, kind, known, config.crawl.max_age_days)
+    check.new = len(new)
+    if new:
+        check.reason = f"{len(new)} new, e.g. {new[0]}"[:300]
         return
     check.changed, check.reason = False, "nothing new"
 
 
-def first_new_entry(entries: Iterable[Entry], source: Source, kind: str, known: set[str],
-                    max_age_days: float) -> str | None:
-    """The first entry the crawler would request (the spider's own tests, in its order)."""
+def new_entries(entries: Iterable[Entry], source: Source, kind: str, known: set[str],
+                max_age_days: float) -> list[str]:
+    """The entries the crawler would request (the spider's own tests, in its order)."""
     hosts = allowed_hosts(source.urls)
     cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
+    out: dict[str, str] = {}
     for entry in entries:
         if host_key(entry.url) not in hosts or not looks_like_document(entry.url):
             continue
-        if canonicalize(entry.url) in known:
+        canonical = canonicalize(entry.url)
+        if canonical in known or canonical in out:
             continue
         if kind == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
             continue
-        return entry.url
-    return None
+        out[canonical] = entry.url
+    return list(out.values())
 
 
 def _parse_iso(text: str) -> datetime:

@@ -214,14 +214,7 @@ class NlpStage:
                 if wait and more_coming:
                     time.sleep(wait)
                 return 0
-            try:
-                self.pool = start_pool(self.workers, *self._args()[:2])
-            except OSError as exc:  # no processes to be had (limits): analyse here instead
-                logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s",
-                               json.dumps(str(exc)))
-                self.workers = 0
-            else:
-                logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
+            self.start_workers()
         if self.workers <= 0:
             rows = self._next_rows(db)
             if not rows:
@@ -252,6 +245,18 @@ class NlpStage:
                 return written
             written += self._write(db, results, timings)
         return written
+
+    def start_workers(self) -> None:
+        """Start the worker processes (and, on the first task, the fork server that loads spaCy)."""
+        if self.workers <= 0 or self.pool is not None:
+            return
+        try:
+            self.pool = start_pool(self.workers, *self._args()[:2])
+        except OSError as exc:  # no processes to be had (limits): analyse here instead
+            logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s", json.dumps(str(exc)))
+            self.workers = 0
+            return
+        logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
 
     def drain(self, db: Database) -> StageReport:
         """Process every page still waiting, then stop the workers."""
