@@ -217,6 +217,8 @@ def new_entries(entries: Iterable[Entry], source: Source, kind: str, known: set[
     cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
     out: dict[str, str] = {}
     for entry in entries:
+        if entry.url in known:  # already canonical and stored: the common case, and no parsing
+            continue
         if host_key(entry.url) not in hosts or not looks_like_document(entry.url):
             continue
         canonical = canonicalize(entry.url)

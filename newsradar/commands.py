@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +168,8 @@ def read_input(source: str, user_agent: str = "newsradar") -> tuple[bytes, str |
     """A local .html/.html.gz file or an http(s) URL -> (bytes, url)."""
     try:
         if source.startswith(("http://", "https://")):
+            import urllib.request
+
             request = urllib.request.Request(source, headers={"User-Agent": user_agent})
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - user-given URL
                 return response.read(FETCH_LIMIT), response.geturl()

@@ -26,7 +26,7 @@ from newsradar.config import Config, Source
 logger = logging.getLogger("newsradar.run")
 
 POLL_SECONDS = 0.25
-ASSIGN_EVERY = 500  # analysed articles between story-grouping passes during a crawl
+ASSIGN_EVERY = 200  # analysed articles between story-grouping passes during a crawl
 
 
 class BusyError(Exception):

@@ -151,7 +151,9 @@ def start_pool(workers: int, pipeline: str, watchlists: Mapping[str, Any]) -> fu
     # the fork server inherits this environment when it starts (once per process)
     os.environ[PRELOAD_ENV] = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["nlp.preload"])
+    # "__main__" too: otherwise every worker re-imports the main module (the CLI, with rich
+    # and sqlite-utils) before its first task; preloaded, the fork server does it once
+    context.set_forkserver_preload(["__main__", "nlp.preload"])
     return futures.ProcessPoolExecutor(workers, mp_context=context)
 
 

@@ -72,3 +72,14 @@ def test_workers_start_with_the_first_page_and_not_before(tmp_path: Path) -> Non
     stage.drain(db)
     assert stage.workers == 2 and stage.report.processed == 5
     assert db.execute("select count(*) from pages where state = 'processed'").fetchone()[0] == 5
+
+
+def test_the_fork_server_preload_module_leaves_other_processes_exit_status_alone() -> None:
+    import subprocess
+    import sys
+
+    # nlp.preload makes the fork server skip interpreter teardown (os._exit at exit); any
+    # other process importing it must keep its own exit status
+    code = subprocess.run([sys.executable, "-c", "import nlp.preload, sys; sys.exit(3)"],
+                          cwd=str(Path(__file__).resolve().parent.parent)).returncode
+    assert code == 3
