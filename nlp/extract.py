@@ -994,9 +994,13 @@ def last_element_descendant(element: HtmlElement) -> HtmlElement:
         node = child
 
 
+_NONBLANK_TEXTS = etree.XPath(".//text()[normalize-space()]", smart_strings=False)
+
+
 def text_length(element: etree._Element) -> int:
-    """Characters of visible text below element, scripts and styles aside."""
-    return sum(len(t) for t in element.itertext(etree.Element) if t.strip()) - sum(
+    """Characters of visible text below element, scripts and styles aside (XPath selects the
+    non-blank text nodes in C: walking them in Python was a tenth of the extraction)."""
+    return sum(map(len, _NONBLANK_TEXTS(element))) - sum(  # type: ignore[arg-type]
         len(x.text or "") for x in element.iter("script", "style"))
 
 
