@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/newsradar demo
 
 test: $(STAMP)
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -203,23 +203,23 @@ class _Connection(sqlite3.Connection):
     # wherever it surfaces (a statement, the BEGIN, the COMMIT at the end of a block).
     def __exit__(self, *exc_info: Any) -> bool:  # type: ignore[override]
         try:
-            return bool(super().__exit__(*exc_info))  # type: ignore[arg-type]
+            return bool(super().__exit__(*exc_info))
         except sqlite3.DatabaseError as exc:
             raise (_file_error(exc, self.store_path) or exc) from exc
 
-    def execute(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, *args: object) -> sqlite3.Cursor:
         try:
             return super().execute(*args)  # type: ignore[arg-type]
         except sqlite3.DatabaseError as exc:
             raise (_file_error(exc, self.store_path) or exc) from exc
 
-    def executemany(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, *args: object) -> sqlite3.Cursor:
         try:
             return super().executemany(*args)  # type: ignore[arg-type]
         except sqlite3.DatabaseError as exc:
             raise (_file_error(exc, self.store_path) or exc) from exc
 
-    def executescript(self, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+    def executescript(self, *args: object) -> sqlite3.Cursor:
         try:
             return super().executescript(*args)  # type: ignore[arg-type]
         except sqlite3.DatabaseError as exc:

@@ -197,7 +197,7 @@ class NlpStage:
                           [self.cursor, size]).fetchall()
         if rows:
             self.cursor = rows[-1][0]
-        return [tuple(r[1:]) for r in rows]  # type: ignore[misc]
+        return [tuple(r[1:]) for r in rows]
 
     def _waiting(self, db: Database) -> bool:
         """Fetched pages not yet handed out (without reading their HTML)."""

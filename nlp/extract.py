@@ -666,7 +666,7 @@ def parse_date_string(text: str) -> datetime | None:
     try:
         import warnings
 
-        from dateutil import parser as date_parser
+        from dateutil import parser as date_parser  # type: ignore[import-untyped]
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown zone names: parsed naive, taken as UTC below
@@ -873,7 +873,7 @@ LANGUAGE_CODE = re.compile(r"^([a-zA-Z]{2})(?:[-_].*)?$")
 
 def choose_language(metadata: PageMetadata) -> str | None:
     """ISO 639-1 from <html lang>, content-language, og:locale or JSON-LD inLanguage."""
-    candidates = [metadata.lang_attr]
+    candidates: list[Any] = [metadata.lang_attr]
     candidates += metadata.meta.get("content-language", [])
     candidates += metadata.meta.get("og:locale", [])
     candidates += [n.get("inLanguage") for n in metadata.jsonld_articles[:1] if isinstance(n.get("inLanguage"), str)]
@@ -1000,7 +1000,7 @@ _NONBLANK_TEXTS = etree.XPath(".//text()[normalize-space()]", smart_strings=Fals
 def text_length(element: etree._Element) -> int:
     """Characters of visible text below element, scripts and styles aside (XPath selects the
     non-blank text nodes in C: walking them in Python was a tenth of the extraction)."""
-    return sum(map(len, _NONBLANK_TEXTS(element))) - sum(  # type: ignore[arg-type]
+    return sum(map(len, _NONBLANK_TEXTS(element))) - sum(
         len(x.text or "") for x in element.iter("script", "style"))
 
 

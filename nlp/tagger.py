@@ -98,7 +98,8 @@ class LemmaTable:
         self._index: dict[str, Any] = {}
         self._exc: dict[str, Any] = {}
         if "lemmatizer" in nlp.component_names:
-            lookups = nlp.get_pipe("lemmatizer").lookups
+            lemmatizer: Any = nlp.get_pipe("lemmatizer")
+            lookups = lemmatizer.lookups
             tables = set(lookups.tables)
             for pos in ("verb", "noun", "adj"):
                 if "lemma_rules" in tables:
@@ -343,17 +344,18 @@ class CompiledWatchlists:
         for kind in sorted(GAZETTEER_KEYS):
             table = watchlists.organisations if kind == "organisations" else watchlists.countries
             for canon, aliases in table.items():
-                key = f"{kind}::{canon}"
-                key_id = nlp.vocab.strings.add(key)
+                key_name = f"{kind}::{canon}"
+                key_id = nlp.vocab.strings.add(key_name)
                 self.canonical[key_id] = (kind, canon)
-                lower_docs, exact_docs = [], []
+                lower_docs: list[Doc] = []
+                exact_docs: list[Doc] = []
                 for alias in aliases:
                     self.alias_index.setdefault(_norm_name(alias), (kind, canon))
                     (exact_docs if _exact_alias(alias) else lower_docs).append(nlp.make_doc(alias))
                 if lower_docs:
-                    self.gaz_lower.add(key, lower_docs)
+                    self.gaz_lower.add(key_name, lower_docs)
                 if exact_docs:
-                    self.gaz_exact.add(key, exact_docs)
+                    self.gaz_exact.add(key_name, exact_docs)
         self._lemmas = lemmas
         org_aliases = sorted(
             (a for a, (k, _) in self.alias_index.items() if k == "organisations" and len(a) > 3),
@@ -475,7 +477,7 @@ def doc_token_lists(doc: "Doc") -> TokenLists:
         lists = token_lists(doc)
         lists.lemmas = [t.lemma_ for t in doc]
         lists.sent_starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
-    return lists  # type: ignore[no-any-return]
+    return lists
 
 
 class Tagger:
@@ -547,7 +549,8 @@ class Tagger:
             if t in _SENT_END or (len(t) > 1 and t.strip(".!?…") == ""):
                 boundary = _end_of_sentence(texts, is_space, i)
         if n:
-            doc.from_array([SENT_START], starts.view("uint64"))  # spaCy reads -1 from its uint64 form
+            sent_start: Any = starts.view("uint64")  # spaCy reads -1 from its uint64 form
+            doc.from_array([SENT_START], sent_start)
             toks.sent_starts = numpy.flatnonzero(starts[:, 0] == 1).tolist()
         return doc
 
@@ -616,7 +619,7 @@ class Tagger:
         if not todo:
             return
         nlp, _, compiled = self._ready()
-        ner = nlp.get_pipe("ner") if "ner" in nlp.pipe_names else None
+        ner: Any = nlp.get_pipe("ner") if "ner" in nlp.pipe_names else None
         docs = [nlp.make_doc(s.text) for s in todo]
         if ner is not None:
             docs = list(ner.pipe(docs, batch_size=batch_size))
