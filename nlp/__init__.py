@@ -199,6 +199,12 @@ class NlpStage:
             self.cursor = rows[-1][0]
         return [tuple(r[1:]) for r in rows]
 
+    def _batch_waiting(self, db: Database) -> bool:
+        """A full batch of fetched pages is waiting to be handed out."""
+        size = self.config.detection.batch_size
+        return bool(db.execute("select count(*) from (select 1 from pages where state = 'fetched' and rowid > ? "
+                               "limit ?)", [self.cursor, size]).fetchone()[0] >= size)
+
     def _waiting(self, db: Database) -> bool:
         """Fetched pages not yet handed out (without reading their HTML)."""
         return db.execute("select 1 from pages where state = 'fetched' and rowid > ? limit 1",
@@ -208,8 +214,9 @@ class NlpStage:
         """Start what can be started, write what has finished; the number of pages written.
 
         Worker processes start with the first fetched page, while the crawl is still
-        fetching, so their start-up (spaCy, once, in the fork server) overlaps the crawl; a
-        run that fetches nothing starts none (and never imports spaCy).
+        fetching, so their start-up (spaCy, once, in the fork server) overlaps the crawl;
+        while the crawl runs, busy workers are handed full batches only (each batch costs a
+        transaction). A run that fetches nothing starts none (and never imports spaCy).
         """
         if self.workers > 0 and self.pool is None:
             if not self._waiting(db):
@@ -225,6 +232,8 @@ class NlpStage:
             return self._write(db, results, timings)
         assert self.pool is not None
         while len(self.in_flight) < 2 * self.workers:
+            if more_coming and self.in_flight and not self._batch_waiting(db):
+                break  # while the crawl runs, busy workers get full batches: each batch costs a transaction
             rows = self._next_rows(db)
             if not rows:
                 break
@@ -249,7 +258,10 @@ class NlpStage:
         return written
 
     def start_workers(self) -> None:
-        """Start the worker processes (and, on the first task, the fork server that loads spaCy)."""
+        """Start the worker processes (forked, with the fork server, on the first batch).
+
+        Starting them with the crawler instead, to load spaCy while the crawler starts up,
+        measured no faster (5 interleaved pairs: median 0.431x vs 0.433x the bound)."""
         if self.workers <= 0 or self.pool is not None:
             return
         try:
