@@ -7,6 +7,7 @@ and never touches the network; a listing that is not what it claims raises
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -98,7 +99,28 @@ def malformation(root: etree._Element) -> str | None:
 def _local(tag: object) -> str:
     if not isinstance(tag, str):
         return ""
+    return _local_name(tag)
+
+
+@functools.lru_cache(maxsize=1024)
+def _local_name(tag: str) -> str:
+    """'{namespace}Name' -> 'name' (a feed repeats the same few tags thousands of times)."""
     return tag.rsplit("}", 1)[-1].lower()
+
+
+class _Kids:
+    """An element's children by local name, first occurrence first: one pass over the
+    children instead of one per field asked for."""
+
+    def __init__(self, el: etree._Element) -> None:
+        self.first: dict[str, tuple[int, etree._Element]] = {}
+        for position, child in enumerate(el):
+            self.first.setdefault(_local(child.tag), (position, child))
+
+    def get(self, *names: str) -> etree._Element | None:
+        """The first child (in document order) with any of these names, like `_child`."""
+        found = [self.first[n] for n in names if n in self.first]
+        return min(found, key=lambda pc: pc[0])[1] if found else None
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -163,11 +185,12 @@ def parse_feed(body: bytes, base_url: str) -> list[Entry]:
             if not link:
                 continue
             author_names = [_text(_child(a, "name")) for a in _children(item, "author")]
+            kids = _Kids(item)
             entries.append(Entry(
                 url=urljoin(base_url, link.strip()),
-                title=_text(_child(item, "title")),
-                published=normalise_date(_text(_child(item, "published")) or _text(_child(item, "updated"))),
-                summary=_text(_child(item, "summary", "content")),
+                title=_text(kids.get("title")),
+                published=normalise_date(_text(kids.get("published")) or _text(kids.get("updated"))),
+                summary=_text(kids.get("summary", "content")),
                 authors=tuple(a for a in author_names if a),
             ))
     elif kind in ("rss", "rdf"):
@@ -176,18 +199,19 @@ def parse_feed(body: bytes, base_url: str) -> list[Entry]:
         if channel is not None:
             items += list(_children(channel, "item"))
         for item in items:
-            link = _text(_child(item, "link"))
-            guid = _child(item, "guid")
+            kids = _Kids(item)
+            link = _text(kids.get("link"))
+            guid = kids.get("guid")
             if not link and guid is not None and guid.get("isPermaLink", "true") == "true":
                 link = _text(guid)
             if not link:
                 continue
-            author = _text(_child(item, "creator")) or _text(_child(item, "author"))
+            author = _text(kids.get("creator")) or _text(kids.get("author"))
             entries.append(Entry(
                 url=urljoin(base_url, link),
-                title=_text(_child(item, "title")),
-                published=normalise_date(_text(_child(item, "pubdate")) or _text(_child(item, "date"))),
-                summary=_text(_child(item, "description")),
+                title=_text(kids.get("title")),
+                published=normalise_date(_text(kids.get("pubdate")) or _text(kids.get("date"))),
+                summary=_text(kids.get("description")),
                 authors=(author,) if author else (),
             ))
     else:
