@@ -33,15 +33,17 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from crawler.listings import Entry, ListingError, parse_feed, parse_sitemap
+from crawler.listings import Entry, parse_feed, parse_sitemap
 from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_document
 from newsradar.config import Config, Source
 from newsradar.store import now_iso
 
 logger = logging.getLogger("newsradar.crawl")
 
-PROBE_TIMEOUT = 10.0    # seconds per request, at most (crawl.timeout when lower)
+PROBE_TIMEOUT = 10.0    # seconds per request, at most (crawl.timeout when lower), whole body included
 PROBE_THREADS = 8       # hosts probed at once
+PROBE_HOST_BUDGET = 10.0  # seconds of politeness delay a host may cost; more, and the crawler goes instead
+MAX_CRAWL_DELAY = 60.0  # robots.txt Crawl-delay is capped here, as in crawler.middlewares
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
@@ -66,6 +68,7 @@ class ProbeResult:
     busy: list[str] = field(default_factory=list)    # sources it must visit
     checks: list[ListingCheck] = field(default_factory=list)
     seconds: float = 0.0
+    busy_listings: set[str] = field(default_factory=set)  # canonical listing URLs the crawler will read
 
     @property
     def new_articles(self) -> int:
@@ -109,13 +112,21 @@ def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> Pr
                     by_host.setdefault(key, []).append((source, url, kind))
     checks: list[ListingCheck] = []
     with futures.ThreadPoolExecutor(min(PROBE_THREADS, max(1, len(by_host)))) as pool:
-        jobs = [pool.submit(_probe_host, config, host, items, validators, known) for host, items in by_host.items()]
-        for job in jobs:
-            checks.extend(job.result())
+        jobs = {pool.submit(_probe_host, config, host, items, validators, known): items
+                for host, items in by_host.items()}
+        for job, items in jobs.items():
+            try:
+                checks.extend(job.result())
+            except Exception as exc:  # anything unexpected: that host's sources go to the crawler
+                checks.extend(ListingCheck(source=s.name, url=canonicalize(u), reason=f"probe failed: {exc!r}"[:200])
+                              for s, u, _ in items)
     changed = {c.source for c in checks if c.changed}
     for source in sources:
         quiet = source.name in undecided and source.name not in changed
         (result.quiet if quiet else result.busy).append(source.name)
+    # a listing shared with a busy source is the crawler's to revalidate: a validator written
+    # here would turn the crawler's request into a 304 and hide what is new for that source
+    result.busy_listings = {canonicalize(u) for s in sources if s.name in result.busy for u in s.urls}
     result.checks = checks
     result.seconds = time.monotonic() - started
     for check in checks:
@@ -143,9 +154,15 @@ def _probe_host(config: Config, host: tuple[str, int | None], items: list[tuple[
             from protego import Protego
 
             robots = Protego.parse(body.decode("utf-8", "replace"))
-            delay = max(delay, float(robots.crawl_delay(crawl.user_agent) or 0.0))
+            try:
+                asked = float(robots.crawl_delay(crawl.user_agent) or 0.0)
+            except (TypeError, ValueError, OverflowError):
+                asked = 0.0
+            delay = max(delay, min(asked, MAX_CRAWL_DELAY))
         elif not 400 <= status < 500:  # 4xx: no rules (as Scrapy); 5xx and others: cannot judge
             return _all_changed(checks, f"robots.txt: HTTP {status}")
+    if delay * (len(items) - 1) > PROBE_HOST_BUDGET:  # politeness would stall the run: let the crawler pace it
+        return _all_changed(checks, f"crawl delay {delay:g} s")
     for n, ((source, url, kind), check) in enumerate(zip(items, checks)):
         if robots is not None and not robots.can_fetch(url, crawl.user_agent):
             check.reason = "disallowed by robots.txt"
@@ -186,23 +203,23 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
     if response_headers.get("content-encoding", "identity").lower() != "identity" or body[:2] == b"\x1f\x8b":
         check.reason = "compressed body"
         return
+    if kind not in ("feed", "sitemap"):
+        check.reason = "section page changed"
+        return
     try:
         if kind == "feed":
             entries = parse_feed(body, url)
-        elif kind == "sitemap":
+        else:
             sitemap = parse_sitemap(body, url)
             if sitemap.sitemaps:
                 check.reason = "sitemap index"
                 return
             entries = sitemap.entries
-        else:
-            check.reason = "section page changed"
-            return
-    except ListingError as exc:
-        check.reason = f"unreadable: {exc}"[:200]
+        new = new_entries(entries, source, kind, known, config.crawl.max_age_days)
+    except Exception as exc:  # unreadable, or a link urllib cannot parse: the crawler reports it
+        check.reason = f"unreadable: {type(exc).__name__}: {exc}"[:200]
         return
     check.entries = len(entries)
-    new = new_entries(entries, source, kind, known, config.crawl.max_age_days)
     check.new = len(new)
     if new:
         check.reason = f"{len(new)} new, e.g. {new[0]}"[:300]
@@ -250,15 +267,25 @@ def _get(url: str, headers: dict[str, str], user_agent: str, timeout: float,
                                                  context=ssl.create_default_context())
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    deadline = time.monotonic() + timeout  # the whole request, not each socket operation
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection.request("GET", path, headers={"User-Agent": user_agent, "Accept-Encoding": "identity",
                                                  **headers})
         response = connection.getresponse()
-        body = response.read(limit + 1)
-        if len(body) > limit:
-            raise ValueError(f"listing larger than {limit} bytes")
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"listing larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"listing not read within {timeout:g} s")
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, b"".join(chunks)
     finally:
         connection.close()
 
@@ -272,7 +299,7 @@ def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
     quiet = set(result.quiet)
     with db.conn:
         for check in result.checks:
-            if check.source not in quiet or check.status is None:
+            if check.source not in quiet or check.status is None or check.url in result.busy_listings:
                 continue
             row = {"url": check.url, "source": check.source, "last_status": check.status, "last_fetched_at": now}
             if check.status == 200:  # every article it announces is known: safe to revalidate next time

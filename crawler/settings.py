@@ -53,14 +53,14 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
             "crawler.middlewares.LoopAwareRedirectMiddleware": 600,
         },
         # Per-page machinery nobody reads: byte counts of every request and response
-        # (DownloaderStats renders each one), Referer headers, depth bookkeeping (section
-        # pages are followed one hop by the spider itself).
+        # (DownloaderStats renders each one) and depth bookkeeping (section pages are
+        # followed one hop by the spider itself). Referer stays: the redirect middleware
+        # needs it (and warns on every crawl without it).
         "DOWNLOADER_STATS": False,
         # Scrapy re-reads and parses the source of a generator callback to warn about
         # `return value` in it, and its cache is keyed by the (new per request) bound method:
         # ~0.2 s of CPU per crawl. Our callbacks return nothing (checked by mypy).
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
-        "REFERER_ENABLED": False,
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
         # Scrapy 2.19's RemoteControl serves an HTTP endpoint that executes Python sent to
         # it (token-protected) and writes a job file under the user's home: not something

@@ -36,6 +36,7 @@ _DETECTORS: dict[str, Any] = {}
 
 PageRow = tuple[str, str, str, str, str]  # url, source, fetched_url, html, feed_meta
 PRELOAD_ENV = "NEWSRADAR_NLP_PRELOAD"  # what the fork server loads before forking workers
+PRELOAD_ENV_MAX = 32_000  # characters; see start_pool
 MAX_TAG_CHARS = 200_000  # spaCy refuses texts over 1,000,000 characters; no article is that long
 
 
@@ -148,8 +149,13 @@ def start_pool(workers: int, pipeline: str, watchlists: Mapping[str, Any]) -> fu
     # threads on top made a 2-worker crawl slower than an in-process one.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # the fork server inherits this environment when it starts (once per process)
-    os.environ[PRELOAD_ENV] = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
+    # the fork server inherits this environment when it starts (once per process). Linux
+    # refuses a variable over 128 KiB when starting a process: large watch lists are then
+    # compiled by each worker instead (only the pipeline is preloaded)
+    spec = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
+    if len(spec) > PRELOAD_ENV_MAX:
+        spec = json.dumps({"pipeline": pipeline, "watchlists": None})
+    os.environ[PRELOAD_ENV] = spec
     context = multiprocessing.get_context("forkserver")
     # "__main__" too: otherwise every worker re-imports the main module (the CLI, with rich
     # and sqlite-utils) before its first task; preloaded, the fork server does it once
@@ -237,7 +243,15 @@ class NlpStage:
             rows = self._next_rows(db)
             if not rows:
                 break
-            self.in_flight[self.pool.submit(_analyse_in_worker, rows, *self._args())] = [r[0] for r in rows]
+            try:  # processes start here, on the first task: this is where starting them can fail
+                future = self.pool.submit(_analyse_in_worker, rows, *self._args())
+            except Exception as exc:
+                logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s",
+                               json.dumps(f"{type(exc).__name__}: {exc}"))
+                self.close()  # pages handed out are still 'fetched': they are analysed here
+                self.workers = 0
+                return 0
+            self.in_flight[future] = [r[0] for r in rows]
         if not self.in_flight:
             return 0
         done, _ = futures.wait(self.in_flight, timeout=wait, return_when=futures.FIRST_COMPLETED)

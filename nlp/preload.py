@@ -24,7 +24,12 @@ import nlp.extract  # noqa: F401
 try:
     _spec = json.loads(os.environ.get(nlp.PRELOAD_ENV, "") or "null")
     if isinstance(_spec, dict) and isinstance(_spec.get("pipeline"), str):
-        nlp.get_detector(_spec["pipeline"], _spec.get("watchlists") or {}).warm()
+        if isinstance(_spec.get("watchlists"), dict):  # the workers' own detector: pipeline and watch lists
+            nlp.get_detector(_spec["pipeline"], _spec["watchlists"]).warm()
+        else:  # watch lists too large to pass here: the pipeline alone
+            from nlp.tagger import get_pipeline
+
+            get_pipeline(_spec["pipeline"])
 except Exception as exc:  # noqa: BLE001 - never stop the fork server
     logging.getLogger("newsradar.nlp").debug("stage=nlp event=preload-failed error=%s", json.dumps(str(exc)))
 

@@ -6,6 +6,7 @@ for the runs that need one.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 
 import crawler
 from newsradar.config import Config, load_config
-from newsradar.outlets import OutletServer, Route
+from newsradar.outlets import OutletRequestHandler, OutletServer, Route
 from newsradar.pipeline import run_pipeline
 from newsradar.store import open_db
 
@@ -167,3 +168,77 @@ def test_a_proxy_in_the_environment_leaves_every_source_to_the_crawler(outlets: 
     probe = crawler.probe_sources(config, open_db(config.storage.path), config.sources)
     assert sorted(probe.busy) == ["mapped", "wire"] and probe.quiet == []
     assert outlets.log[mark:] == []
+
+
+def test_a_listing_shared_with_a_busy_source_is_left_for_the_crawler_to_revalidate(outlets: OutletServer,
+                                                                                   tmp_path: Path) -> None:
+    # "wide" may also fetch from localhost; "narrow" only from 127.0.0.1: the new localhost
+    # article is news for "wide" only. A validator written for "narrow" would make the
+    # crawler's request for "wide" a 304 and hide the article.
+    b, port = outlets.base, outlets.port
+    outlets.routes["/feed.xml"] = rss(b, ["/news/one-story-here"])
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[storage]
+path = "t.db"
+[crawl]
+delay = 0
+timeout = 5
+[detection]
+workers = 0
+[[sources]]
+name = "narrow"
+feeds = ["{b}/feed.xml"]
+[[sources]]
+name = "wide"
+feeds = ["{b}/feed.xml"]
+pages = ["http://localhost:{port}/section/"]
+""")
+    outlets.routes["/section/"] = Route("<html><body><a href='/news/one-story-here'>one</a></body></html>")
+    config = load_config(path)
+    run(config)
+    outlets.routes["/feed.xml"] = Route(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><item><link>{b}/news/one-story-here'
+        f'</link></item><item><link>http://localhost:{port}/news/four-story-here</link></item></channel></rss>',
+        content_type="application/rss+xml")
+    probe = run(config)
+    assert probe is not None and probe.quiet == ["narrow"] and probe.busy == ["wide"]
+    db = open_db(config.storage.path)
+    stored = {row[0] for row in db.execute("select url from pages")}
+    assert f"http://localhost:{port}/news/four-story-here" in stored
+
+
+@pytest.mark.parametrize("trouble", ["bad-link", "crawl-delay", "huge-crawl-delay", "trickle"])
+def test_listing_trouble_never_stalls_or_breaks_the_probe(outlets: OutletServer, tmp_path: Path,
+                                                         trouble: str) -> None:
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    if trouble == "bad-link":  # urllib cannot even parse this link
+        outlets.routes["/feed.xml"] = Route('<?xml version="1.0"?><rss version="2.0"><channel><item>'
+                                            "<link>http://[oops/x</link></item></channel></rss>",
+                                            content_type="application/rss+xml")
+    elif trouble in ("crawl-delay", "huge-crawl-delay"):
+        delay = "86400" if trouble == "crawl-delay" else "1e20"
+        outlets.routes["/robots.txt"] = Route(f"User-agent: *\nCrawl-delay: {delay}\n", content_type="text/plain")
+    else:
+        def trickle(handler: OutletRequestHandler) -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/rss+xml")
+            handler.send_header("Content-Length", "100000")
+            handler.end_headers()
+            try:
+                for _ in range(40):
+                    handler.wfile.write(b"<!-- slow -->")
+                    handler.wfile.flush()
+                    time.sleep(0.25)
+            except OSError:
+                pass
+        outlets.routes["/feed.xml"] = trickle
+    started = time.monotonic()
+    probe = crawler.probe_sources(config, open_db(config.storage.path), config.sources)
+    assert time.monotonic() - started < 8  # timeout = 5 s for the whole request, not per read
+    assert "wire" in probe.busy
+    if trouble.endswith("crawl-delay"):  # two listings on one host, a long delay between them: not probed
+        assert "mapped" in probe.busy
+    else:
+        assert probe.quiet == ["mapped"]

