@@ -48,3 +48,4 @@ class SourceEvent:
     event: str | None = None
     url: str | None = None
     detail: str | None = None
+    listing: str | None = None  # the listing that announced a failed article (not revalidated next run)

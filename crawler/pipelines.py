@@ -61,6 +61,7 @@ class StorePipeline:
     crawler: Crawler | None = None
     failed: str | None = None
     finished: bool = False  # the spider ran out of work (not stopped, not crashed)
+    incomplete_listings: set[str] = field(default_factory=set)  # an article they announced failed
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "StorePipeline":
@@ -111,6 +112,8 @@ class StorePipeline:
             setattr(tally, name, getattr(tally, name) + getattr(event, name))
         tally.ok = tally.ok or event.ok
         tally.failed = tally.failed or event.failed
+        if event.errors and event.listing:
+            self.incomplete_listings.add(event.listing)
         if event.event:
             level = logging.WARNING if event.errors else logging.INFO
             logger.log(level, "source=%s event=%s url=%s detail=%s", event.source, event.event, event.url,
@@ -161,15 +164,17 @@ class StorePipeline:
         """Listing validators are kept only when the run got to the end.
 
         A 304 next time means "nothing new since then", which is true only if every article
-        that version of the listing announced was requested. A run killed, stopped or out of
-        disk space did not get there: its validators are not written (a killed run writes
-        nothing at all), so the next run reads the listing in full and finds what is left.
+        that version of the listing announced was requested and stored. A run killed, stopped
+        or out of disk space did not get there, and a listing one of whose articles failed
+        (a 503, a timeout) still owes it: their validators are not written (a killed run
+        writes nothing at all), so the next run reads the listing in full and retries.
         """
         assert self.db is not None
         for listing in self.listings:
             row: dict[str, Any] = {"url": listing.url, "source": listing.source, "last_status": listing.status,
                                    "last_fetched_at": now}
-            if listing.status == 200 and self.finished and self.failed is None:
+            if (listing.status == 200 and self.finished and self.failed is None
+                    and listing.url not in self.incomplete_listings):
                 row.update(etag=listing.etag, last_modified=listing.last_modified)
             self.db.table("listings").upsert(row, pk="url")
         self.listings.clear()

@@ -90,7 +90,8 @@ class NewsSpider(scrapy.Spider):
             meta=self._meta(source, "listing", listing_kind=kind, depth=depth, handle_httpstatus_list=[304]),
         )
 
-    def article_requests(self, entries: Iterable[Entry], source: str, via: str) -> Iterator[Any]:
+    def article_requests(self, entries: Iterable[Entry], source: str, via: str,
+                         listing: str | None = None) -> Iterator[Any]:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.plan.max_age_days)
         for entry in entries:
             yield from self._source_event(source, discovered=1)
@@ -116,7 +117,7 @@ class NewsSpider(scrapy.Spider):
             self.entry_meta[canonical] = entry.meta()
             yield scrapy.Request(
                 url, callback=self.parse_article, errback=self.article_failed,
-                meta=self._meta(source, "article", via=via, canonical=canonical),
+                meta=self._meta(source, "article", via=via, canonical=canonical, listing=listing),
             )
 
     # -- callbacks --------------------------------------------------------------------
@@ -151,7 +152,8 @@ class NewsSpider(scrapy.Spider):
                                           detail=str(exc), failed=True)
             return
         yield from self._source_event(source, ok=True)
-        yield from self.article_requests(entries, source, "page" if kind == "section" else kind)
+        listing = canonicalize(response.request.url if response.request else response.url)
+        yield from self.article_requests(entries, source, "page" if kind == "section" else kind, listing)
 
     def section_links(self, response: Response) -> list[Entry]:
         if not isinstance(response, TextResponse):
@@ -217,9 +219,10 @@ class NewsSpider(scrapy.Spider):
             yield from self._source_event(source, skipped=1, event="refused", url=url,
                                           detail=str(failure.value))
             return
-        self.entry_meta.pop(request.meta.get("canonical", ""), None)  # may be retried on a later run
+        self.entry_meta.pop(request.meta.get("canonical", ""), None)  # retried on a later run:
+        # the listing that announced it keeps no validator, so next time it is read in full
         yield from self._source_event(source, errors=1, event="article-error", url=url,
-                                      detail=describe_failure(failure))
+                                      detail=describe_failure(failure), listing=request.meta.get("listing"))
 
     def _refused(self, request: scrapy.Request) -> None:
         logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)

@@ -242,3 +242,27 @@ def test_listing_trouble_never_stalls_or_breaks_the_probe(outlets: OutletServer,
         assert "mapped" in probe.busy
     else:
         assert probe.quiet == ["mapped"]
+
+
+def test_an_article_that_failed_is_retried_although_its_listing_did_not_change(outlets: OutletServer,
+                                                                              tmp_path: Path) -> None:
+    b = outlets.base
+    outlets.routes["/feed.xml"] = rss(b, ["/news/one-story-here", "/news/flaky-story-here"])
+    outlets.routes["/news/flaky-story-here"] = Route("not yet", status=404)
+    config = make_config(tmp_path, b)
+    run(config)
+    db = open_db(config.storage.path)
+    assert db.execute("select count(*) from pages where url like '%flaky%'").fetchone()[0] == 0
+    # the listing owes an article: no validator kept, so neither the probe nor the crawler gets a 304
+    assert db.execute("select etag from listings where url like '%feed.xml'").fetchone() == (None,)
+
+    outlets.routes["/news/flaky-story-here"] = Route(ARTICLE.format(t="Flaky"))
+    mark = len(outlets.log)
+    probe = run(config)
+    assert probe is not None and "wire" in probe.busy
+    assert "/news/flaky-story-here" in article_requests(outlets, mark)
+    assert open_db(config.storage.path).execute(
+        "select count(*) from pages where url like '%flaky%'").fetchone()[0] == 1
+    # now complete: validators are kept again and the next run is quiet
+    assert run(config) is not None and crawler.probe_sources(
+        config, open_db(config.storage.path), config.sources).quiet == ["wire", "mapped"]
