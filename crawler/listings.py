@@ -16,6 +16,8 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from crawler.urls import canonicalize, host_key, looks_like_document
+
 MAX_ENTRIES = 5000
 MAX_FUTURE = timedelta(days=1)
 
@@ -252,3 +254,30 @@ def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
     result.entries = result.entries[:MAX_ENTRIES]
     result.sitemaps = result.sitemaps[:MAX_ENTRIES]
     return result
+
+
+def entry_verdict(entry: Entry, hosts: frozenset[tuple[str, int | None]], known: set[str], kind: str,
+                  cutoff: datetime) -> tuple[str, str]:
+    """What the crawler does with an announced article, and its canonical URL: "off-site",
+    "not-a-page", "known" (stored already), "too-old" (a sitemap entry older than the
+    cut-off) or "new". The spider and the listing probe both decide by this."""
+    url = entry.url
+    if host_key(url) not in hosts:
+        return "off-site", url
+    if not looks_like_document(url):
+        return "not-a-page", url
+    canonical = canonicalize(url)
+    if canonical in known:
+        return "known", canonical
+    if kind == "sitemap" and entry.published and parse_iso(entry.published) < cutoff:
+        return "too-old", canonical
+    return "new", canonical
+
+
+def parse_iso(text: str) -> datetime:
+    """A listing's ISO 8601 date (naive: UTC); unreadable dates count as now."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

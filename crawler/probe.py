@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from crawler.listings import Entry, parse_feed, parse_sitemap
-from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_document
+from crawler.listings import Entry, entry_verdict, parse_feed, parse_sitemap
+from crawler.urls import allowed_hosts, canonicalize, host_key
 from newsradar.config import Config, Source
 from newsradar.store import now_iso
 
@@ -229,30 +229,17 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
 
 def new_entries(entries: Iterable[Entry], source: Source, kind: str, known: set[str],
                 max_age_days: float) -> list[str]:
-    """The entries the crawler would request (the spider's own tests, in its order)."""
+    """The entries the crawler would request (`entry_verdict`, as the spider decides)."""
     hosts = allowed_hosts(source.urls)
     cutoff = datetime.now(timezone.utc) - timedelta(days=max_age_days)
     out: dict[str, str] = {}
     for entry in entries:
         if entry.url in known:  # already canonical and stored: the common case, and no parsing
             continue
-        if host_key(entry.url) not in hosts or not looks_like_document(entry.url):
-            continue
-        canonical = canonicalize(entry.url)
-        if canonical in known or canonical in out:
-            continue
-        if kind == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
-            continue
-        out[canonical] = entry.url
+        verdict, canonical = entry_verdict(entry, hosts, known, kind, cutoff)
+        if verdict == "new":
+            out.setdefault(canonical, entry.url)
     return list(out.values())
-
-
-def _parse_iso(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.now(timezone.utc)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _get(url: str, headers: dict[str, str], user_agent: str, timeout: float,

@@ -26,8 +26,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from crawler.listings import Entry, ListingError, parse_feed, parse_sitemap
-from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article, looks_like_document
+from crawler.listings import Entry, ListingError, entry_verdict, parse_feed, parse_sitemap
+from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article
 from newsradar.config import Source
 
 logger = logging.getLogger(__name__)
@@ -96,14 +96,11 @@ class NewsSpider(scrapy.Spider):
         for entry in entries:
             yield from self._source_event(source, discovered=1)
             url = entry.url
-            if host_key(url) not in self.hosts[source]:
-                yield from self._source_event(source, skipped=1, event="off-site", url=url)
+            verdict, canonical = entry_verdict(entry, self.hosts[source], self.plan.known_urls, via, cutoff)
+            if verdict in ("off-site", "not-a-page"):
+                yield from self._source_event(source, skipped=1, event=verdict, url=url)
                 continue
-            if not looks_like_document(url):
-                yield from self._source_event(source, skipped=1, event="not-a-page", url=url)
-                continue
-            canonical = canonicalize(url)
-            if canonical in self.plan.known_urls:
+            if verdict == "known":
                 yield from self._source_event(source, skipped=1)
                 continue
             if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
@@ -111,7 +108,7 @@ class NewsSpider(scrapy.Spider):
                     self.entry_meta[canonical].setdefault(key, value)
                 yield from self._source_event(source, skipped=1)
                 continue
-            if via == "sitemap" and entry.published and _parse_iso(entry.published) < cutoff:
+            if verdict == "too-old":
                 yield from self._source_event(source, skipped=1, event="too-old", url=url)
                 continue
             self.entry_meta[canonical] = entry.meta()
@@ -305,11 +302,3 @@ def page_text(response: TextResponse) -> tuple[str, str]:
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def _parse_iso(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.now(timezone.utc)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -8,10 +8,11 @@ opens an older file by applying the steps it has not seen.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import sqlite_utils
 from sqlite_utils import Database
@@ -201,35 +202,32 @@ class _Connection(sqlite3.Connection):
 
     # Disk full, read-only file, I/O error: one clear StoreIOError naming the file,
     # wherever it surfaces (a statement, the BEGIN, the COMMIT at the end of a block).
-    def __exit__(self, *exc_info: Any) -> bool:  # type: ignore[override]
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
         try:
-            return bool(super().__exit__(*exc_info))
+            yield
         except sqlite3.DatabaseError as exc:
             raise (_file_error(exc, self.store_path) or exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> bool:  # type: ignore[override]
+        with self._named_errors():
+            return bool(super().__exit__(*exc_info))
 
     def execute(self, *args: object) -> sqlite3.Cursor:
-        try:
+        with self._named_errors():
             return super().execute(*args)  # type: ignore[arg-type]
-        except sqlite3.DatabaseError as exc:
-            raise (_file_error(exc, self.store_path) or exc) from exc
 
     def executemany(self, *args: object) -> sqlite3.Cursor:
-        try:
+        with self._named_errors():
             return super().executemany(*args)  # type: ignore[arg-type]
-        except sqlite3.DatabaseError as exc:
-            raise (_file_error(exc, self.store_path) or exc) from exc
 
     def executescript(self, *args: object) -> sqlite3.Cursor:
-        try:
+        with self._named_errors():
             return super().executescript(*args)  # type: ignore[arg-type]
-        except sqlite3.DatabaseError as exc:
-            raise (_file_error(exc, self.store_path) or exc) from exc
 
     def commit(self) -> None:
-        try:
+        with self._named_errors():
             super().commit()
-        except sqlite3.DatabaseError as exc:
-            raise (_file_error(exc, self.store_path) or exc) from exc
 
 
 def open_db(path: Path | str, *, migrate_schema: bool = True) -> Database:

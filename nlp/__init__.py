@@ -205,16 +205,10 @@ class NlpStage:
             self.cursor = rows[-1][0]
         return [tuple(r[1:]) for r in rows]
 
-    def _batch_waiting(self, db: Database) -> bool:
-        """A full batch of fetched pages is waiting to be handed out."""
-        size = self.config.detection.batch_size
+    def _waiting(self, db: Database, at_least: int = 1) -> bool:
+        """At least this many fetched pages wait to be handed out (their HTML is not read)."""
         return bool(db.execute("select count(*) from (select 1 from pages where state = 'fetched' and rowid > ? "
-                               "limit ?)", [self.cursor, size]).fetchone()[0] >= size)
-
-    def _waiting(self, db: Database) -> bool:
-        """Fetched pages not yet handed out (without reading their HTML)."""
-        return db.execute("select 1 from pages where state = 'fetched' and rowid > ? limit 1",
-                          [self.cursor]).fetchone() is not None
+                               "limit ?)", [self.cursor, at_least]).fetchone()[0] >= at_least)
 
     def pump(self, db: Database, *, wait: float = 0.0, more_coming: bool = False) -> int:
         """Start what can be started, write what has finished; the number of pages written.
@@ -238,7 +232,7 @@ class NlpStage:
             return self._write(db, results, timings)
         assert self.pool is not None
         while len(self.in_flight) < 2 * self.workers:
-            if more_coming and self.in_flight and not self._batch_waiting(db):
+            if more_coming and self.in_flight and not self._waiting(db, self.config.detection.batch_size):
                 break  # while the crawl runs, busy workers get full batches: each batch costs a transaction
             rows = self._next_rows(db)
             if not rows:
@@ -339,7 +333,7 @@ def article_row(result: PageResult, now: str) -> dict[str, Any]:
     return {
         "url": result.url, "source": result.source, "fetched_url": result.fetched_url, "title": art.title,
         "published": art.date, "authors": json.dumps(art.authors), "language": art.language, "text": art.text,
-        "text_hash": result.text_hash or text_hash(art.text), "score": round(float(analysis.score), 4),
+        "text_hash": result.text_hash, "score": round(float(analysis.score), 4),
         "analysis": json.dumps(analysis.to_json()), "processed_at": now,
     }
 

@@ -51,7 +51,17 @@ def outlets() -> Iterator[OutletServer]:
     server.stop()
 
 
-def make_config(tmp_path: Path, base: str) -> Config:
+def make_config(tmp_path: Path, base: str, sources: str | None = None) -> Config:
+    """A store in tmp_path, no delay, in-process NLP; by default a feed source and a sitemap source."""
+    if sources is None:
+        sources = f"""
+[[sources]]
+name = "wire"
+feeds = ["{base}/feed.xml"]
+[[sources]]
+name = "mapped"
+sitemaps = ["{base}/sitemap.xml"]
+"""
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [storage]
@@ -61,13 +71,7 @@ delay = 0
 timeout = 5
 [detection]
 workers = 0
-[[sources]]
-name = "wire"
-feeds = ["{base}/feed.xml"]
-[[sources]]
-name = "mapped"
-sitemaps = ["{base}/sitemap.xml"]
-""")
+{sources}""")
     return load_config(path)
 
 
@@ -177,15 +181,8 @@ def test_a_listing_shared_with_a_busy_source_is_left_for_the_crawler_to_revalida
     # crawler's request for "wide" a 304 and hide the article.
     b, port = outlets.base, outlets.port
     outlets.routes["/feed.xml"] = rss(b, ["/news/one-story-here"])
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[storage]
-path = "t.db"
-[crawl]
-delay = 0
-timeout = 5
-[detection]
-workers = 0
+    outlets.routes["/section/"] = Route("<html><body><a href='/news/one-story-here'>one</a></body></html>")
+    config = make_config(tmp_path, b, f"""
 [[sources]]
 name = "narrow"
 feeds = ["{b}/feed.xml"]
@@ -194,8 +191,6 @@ name = "wide"
 feeds = ["{b}/feed.xml"]
 pages = ["http://localhost:{port}/section/"]
 """)
-    outlets.routes["/section/"] = Route("<html><body><a href='/news/one-story-here'>one</a></body></html>")
-    config = load_config(path)
     run(config)
     outlets.routes["/feed.xml"] = Route(
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><item><link>{b}/news/one-story-here'
