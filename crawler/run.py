@@ -1,8 +1,9 @@
 """The crawl process: `python -m crawler.run CONFIG --run-group ID [--source NAME ...]`.
 
-Twisted's reactor cannot be restarted within a process, so every crawl run is a child
-process. That also keeps fetching (one core, the reactor) apart from extraction and
-tagging (the parent, the other core), which read the pages this process stores.
+Every crawl run is a child process: Twisted's reactor (`crawl.http_client = "twisted"`)
+cannot be restarted within a process, and a process per run keeps fetching (one core, the
+event loop) apart from extraction and tagging (the parent and its workers, the other
+core), which read the pages this process stores.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import AsyncCrawlerProcess
 
 from crawler.probe import known_urls, listing_validators
 from crawler.pipelines import EXIT_STORE_ERROR, STORE_ERROR_PREFIX, store_failures
@@ -19,6 +20,18 @@ from crawler.settings import build_settings
 from crawler.spiders import CrawlPlan, NewsSpider
 from newsradar.config import ConfigError, load_config
 from newsradar.store import StoreError, open_db
+
+
+EXPERIMENTAL_NOTICE_LOGGER = "scrapy.core.downloader.handlers._base_streaming"
+
+
+class DropExperimentalNotice(logging.Filter):
+    """Scrapy warns on every start that its aiohttp handler "is experimental and is not
+    recommended for production use". The choice is made once, in `crawl.http_client`
+    (documented there, with "twisted" as the fallback), not per crawl in the user's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is experimental" not in record.getMessage()
 
 
 def load_plan_state(db_path: str, plan: CrawlPlan) -> None:
@@ -48,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(STORE_ERROR_PREFIX + str(exc), file=sys.stderr)
         return EXIT_STORE_ERROR
-    process = CrawlerProcess(build_settings(config, sources, args.run_group))
+    process = AsyncCrawlerProcess(build_settings(config, sources, args.run_group))
     for noisy in ("scrapy", "twisted", "asyncio", "protego"):  # our own lines say what happened
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger(EXPERIMENTAL_NOTICE_LOGGER).addFilter(DropExperimentalNotice())
     process.crawl(NewsSpider, plan=plan)
     process.start()
     if store_failures:  # the last line of the log names the cause; the parent reads it

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.settings import default_settings
+
 from crawler.spiders import MAX_REDIRECTS
 from newsradar.config import Config, Source
 
@@ -12,6 +14,7 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
     """Settings at 'project' priority, so a spider's custom_settings could still override them."""
     crawl = config.crawl
     return {
+        **http_client_settings(crawl.http_client),
         "BOT_NAME": "newsradar",
         "USER_AGENT": crawl.user_agent,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
@@ -73,3 +76,26 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
         "NEWSRADAR_RUN_GROUP": run_group,
         "NEWSRADAR_SOURCES": [s.name for s in sources],
     }
+
+
+AIOHTTP_HANDLER = "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+
+
+def http_client_settings(client: str) -> dict[str, Any]:
+    """The download handler and event loop for `crawl.http_client`.
+
+    "aiohttp": Scrapy's aiohttp handler on a plain asyncio loop, no Twisted reactor (Scrapy's
+    "reactorless" mode): measured ~15% less CPU per page than the Twisted handler, with every
+    crawler test passing unchanged. "twisted": Scrapy's classic HTTP/1.1 handler on the
+    asyncio reactor (Scrapy's default), kept as the fallback.
+    """
+    if client == "aiohttp":
+        # Scrapy's default RETRY_EXCEPTIONS name the Twisted handler's TunnelError, and loading
+        # it imports that handler, which builds deprecated aliases with inspect.stack(): ~0.15 s
+        # of every crawl's start-up for a class the aiohttp handler never raises.
+        retry_exceptions = [e for e in default_settings.RETRY_EXCEPTIONS
+                            if not (isinstance(e, str) and ".handlers.http11." in e)]
+        return {"TWISTED_REACTOR_ENABLED": False, "RETRY_EXCEPTIONS": retry_exceptions,
+                "DOWNLOAD_HANDLERS": {"http": AIOHTTP_HANDLER, "https": AIOHTTP_HANDLER}}
+    return {"TWISTED_REACTOR_ENABLED": True,
+            "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor"}

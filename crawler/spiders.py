@@ -240,7 +240,8 @@ class NewsSpider(scrapy.Spider):
 def describe_failure(failure: Failure) -> str:
     """One line a user understands: 'HTTP 500', 'DNS lookup failed', 'connection refused'...
 
-    Matched on class names because Twisted and Scrapy (2.19 wraps them) both name them.
+    Matched on class names because Twisted, Scrapy (2.19 wraps them) and the aiohttp
+    handler (Scrapy's CannotResolveHostError, DownloadTimeoutError...) all name them.
     """
     exc = failure.value
     if isinstance(exc, HttpError):
@@ -258,7 +259,8 @@ def describe_failure(failure: Failure) -> str:
     if "DOWNLOAD_MAXSIZE" in text and "decompress" in text:
         return "page larger than max_page_bytes after decompression"
     names = " ".join(cls.__name__ for cls in type(exc).__mro__).lower()
-    for needle, said in (("dnslookup", "DNS lookup failed"), ("connectionrefused", "connection refused"),
+    for needle, said in (("dnslookup", "DNS lookup failed"), ("cannotresolvehost", "DNS lookup failed"),
+                         ("connectionrefused", "connection refused"),
                          ("timeout", "timed out"), ("timedout", "timed out")):
         if needle in names:
             return said
@@ -289,14 +291,29 @@ def page_text(response: TextResponse) -> tuple[str, str]:
     characters, which HTML forbids and XML tools reject, are removed.
     """
     text, encoding = response.text, response.encoding
-    if "\ufffd" in text and codecs.lookup(encoding).name == "utf-8":
+    codec = codecs.lookup(encoding).name
+    if "\ufffd" in text and codec == "utf-8":
         body = response.body
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
             if not _UTF8_MULTIBYTE.search(body):
-                text, encoding = body.decode("cp1252", errors="replace"), "cp1252"
+                text, encoding, codec = body.decode("cp1252", errors="replace"), "cp1252", "cp1252"
+    if codec in _CONTROL_FREE_CODECS and _has_no_control_bytes(response.body):
+        return text, encoding  # the regex over the whole text was ~0.15 ms per page
     return _CONTROL_CHARS.sub("", text), encoding
+
+
+# Codecs in which a control character (or U+FFFE/U+FFFF) in the text comes only from the
+# same control byte (or, in UTF-8, the noncharacter's own sequence) in the body.
+_CONTROL_FREE_CODECS = frozenset({"utf-8", "cp1252", "iso8859-1", "ascii", "iso8859-15", "cp1250", "cp1251"})
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])  # the bytes of _CONTROL_CHARS
+
+
+def _has_no_control_bytes(body: bytes) -> bool:
+    """No byte that decodes to a character `_CONTROL_CHARS` removes (C speed: translate, find)."""
+    return (len(body.translate(None, _CONTROL_BYTES)) == len(body)
+            and b"\xef\xbf\xbe" not in body and b"\xef\xbf\xbf" not in body)
 
 
 def _header(response: Response, name: bytes) -> str | None:

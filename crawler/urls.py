@@ -53,7 +53,34 @@ def canonicalize(url: str) -> str:
         return url.strip()
 
 
+# http(s), a lower-case ASCII host, an optional port, a path of unreserved characters whose
+# segments do not start with "." (no dot segments to resolve), no query, no fragment: a URL
+# that every step of `_canonicalize` would leave as it is, but for the default port and an
+# empty path. Most article links look like this; the full route costs ~0.1 ms per URL.
+_PLAIN_URL = re.compile(r"(https?)://((?:[a-z0-9][a-z0-9-]{0,62}\.)*[a-z0-9][a-z0-9-]{0,62})(?::([0-9]{1,5}))?"
+                        r"((?:/(?!\.)[A-Za-z0-9._~-]*)*)")
+
+
 def _canonicalize(url: str) -> str:
+    return canonicalize_plain(url) or canonicalize_full(url)
+
+
+def canonicalize_plain(url: str) -> str | None:
+    """The canonical form of a plain URL (see _PLAIN_URL), or None for any other."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is None or plain[2].endswith("-"):
+        return None
+    scheme, host, port_text, path = plain.groups()
+    port = int(port_text) if port_text else None
+    if port is not None and port > 65535:
+        return None
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{path or '/'}"
+
+
+def canonicalize_full(url: str) -> str:
+    """Every step, for any URL (raises ValueError on what cannot be parsed)."""
     parts = urlsplit(safe_url_string(url.strip()))
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
     host = (parts.hostname or "").lower().rstrip(".")

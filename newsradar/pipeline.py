@@ -103,18 +103,26 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
     child = crawler.start_crawl(config, busy, log_file=crawl_log, run_group=run_group) if busy else None
     if child is not None:
         logger.debug("stage=run event=crawl-started sources=%d workers=%d", len(busy), stage.workers)
+        stage.start_workers()  # pages are coming: load spaCy while the crawler starts up
     unassigned = 0
+
+    def group_stories(written: int) -> None:
+        """Group stories while pages are still being analysed (this process would wait
+        anyway), so the alert step after the last page has little left to do."""
+        nonlocal unassigned
+        unassigned += written
+        if send_alerts and unassigned >= ASSIGN_EVERY:
+            import alerts
+
+            alerts.assign_stories(config, db)
+            unassigned = 0
+
     try:
         while child is not None and child.running():
             if stop is not None and stop.is_set():
                 break
             written = stage.pump(db, wait=POLL_SECONDS, more_coming=True)
-            unassigned += written
-            if send_alerts and unassigned >= ASSIGN_EVERY:  # group stories while the crawl goes on
-                import alerts
-
-                alerts.assign_stories(config, db)
-                unassigned = 0
+            group_stories(written)
             if on_progress:
                 on_progress(db, report)
             if not written and not stage.in_flight:
@@ -132,7 +140,7 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
         if stopping:
             report.seconds = time.monotonic() - started
             return report
-        stage.drain(db)
+        stage.drain(db, on_written=group_stories)
         logger.debug("stage=run event=nlp-finished analysed=%d", report.nlp.processed)
     finally:
         if child is not None:

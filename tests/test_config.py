@@ -60,6 +60,7 @@ def test_good_config_loads_with_defaults_and_relative_paths(tmp_path: Path) -> N
     config = load_config(write(tmp_path, GOOD), env=ENV)
     assert config.storage.path == (tmp_path / "data" / "radar.db").resolve()
     assert config.crawl.max_age_days == 7 and config.crawl.timeout == 30 and config.crawl.obey_robots is True
+    assert config.crawl.http_client == "aiohttp"
     assert [s.name for s in config.sources] == ["one", "two"]
     assert config.sources[1].interval == 5400
     email = config.channels[0]
@@ -92,6 +93,7 @@ BAD_CASES = [
     ("[crawl]\nobey_robots = 1\n", "crawl.obey_robots: 1 is not true or false"),
     ("[crawl]\nconcurrency_per_host = 0\n", "crawl.concurrency_per_host: 0 must be at least 1"),
     ("[crawl]\ntimeout = 0\n", "crawl.timeout: 0 must be greater than 0"),
+    ("[crawl]\nhttp_client = 'curl'\n", 'crawl.http_client: "curl" is not an HTTP client (use aiohttp, twisted)'),
     ("[[sources]]\nfeeds = ['https://a.org/f']\n", "sources[0].name: is required"),
     ("[[sources]]\nname = 'a'\n", "sources[0]: needs at least one of feeds, sitemaps, pages"),
     ("[[sources]]\nname = 'a'\nfeeds = ['https://a.org/f']\n[[sources]]\nname = 'b'\nfeeds = ['https://a.org/f']\n"

@@ -155,7 +155,7 @@ def outlets() -> Iterator[OutletServer]:
     server.stop()
 
 
-def fixture_config(tmp_path: Path, base: str, *, extra: str = "") -> Config:
+def fixture_config(tmp_path: Path, base: str, *, extra: str = "", http_client: str = "aiohttp") -> Config:
     dead = free_port()
     text = f"""
 [storage]
@@ -165,6 +165,7 @@ delay = 0
 timeout = 2
 max_page_bytes = 200_000
 concurrency_per_host = 4
+http_client = "{http_client}"
 [[sources]]
 name = "fixture-times"
 feeds = ["{base}/feed.xml", "{base}/atom.xml"]
@@ -189,9 +190,12 @@ def run_crawl(config: Config) -> list[crawler.SourceRun]:
     return crawler.read_summary(open_db(config.storage.path), child.run_group)
 
 
+# both download handlers: the default (aiohttp, no Twisted reactor) and the fallback
+@pytest.mark.parametrize("http_client", ["aiohttp", "twisted"])
 def test_crawl_stores_every_reachable_article_once_and_nothing_else(outlets: OutletServer, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    config = fixture_config(tmp_path, outlets.base)
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    http_client: str) -> None:
+    config = fixture_config(tmp_path, outlets.base, http_client=http_client)
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
+from hypothesis import example, given, settings, strategies as st
+from scrapy.http import HtmlResponse
+
+from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TimeoutError
+from twisted.python.failure import Failure
 
 from crawler.listings import ListingError, normalise_date, parse_feed, parse_sitemap
-from crawler.urls import allowed_hosts, canonicalize, host_key, is_allowed, looks_like_article, looks_like_document
+from crawler.spiders import _CONTROL_CHARS, describe_failure, page_text
+from crawler.urls import allowed_hosts, canonicalize, canonicalize_full, canonicalize_plain, host_key, is_allowed, looks_like_article, looks_like_document
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -111,3 +120,46 @@ def test_normalise_date() -> None:
     assert normalise_date("Tue, 10 Nov 2026 08:00:00 GMT") == "2026-11-10T08:00:00+00:00"
     assert normalise_date("2026-11-10") == "2026-11-10T00:00:00+00:00"
     assert normalise_date("10000-01-01") is None and normalise_date("yesterday") is None
+
+
+@pytest.mark.parametrize("error, said", [
+    # the aiohttp handler raises Scrapy's exceptions, the Twisted one Twisted's
+    (CannotResolveHostError("nowhere.invalid"), "DNS lookup failed"),
+    (DNSLookupError("nowhere.invalid"), "DNS lookup failed"),
+    (DownloadConnectionRefusedError("127.0.0.1:9"), "connection refused"),
+    (ConnectionRefusedError("127.0.0.1:9"), "connection refused"),
+    (DownloadTimeoutError("Getting http://a.org/ took longer than 2 seconds."), "timed out"),
+    (TimeoutError("User timeout caused connection failure."), "timed out"),
+])
+def test_describe_failure_names_network_errors_of_either_client(error: Exception, said: str) -> None:
+    assert describe_failure(Failure(error)) == said
+
+
+_LABEL = st.one_of(st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=70),
+                   st.integers(0, 999).map(str))
+_SEGMENT = st.text(string.ascii_letters + string.digits + "._~-", max_size=12)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(["http", "https"]), st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
+       st.one_of(st.just(""), st.sampled_from([":80", ":443", ":080", ":0"]), st.integers(0, 99999).map(":{}".format)),
+       st.lists(_SEGMENT, max_size=5).map(lambda segments: "".join("/" + s for s in segments)))
+@example("http", "a.org", "", "/./x/../y")
+@example("https", "xn--bcher-kva.example", ":443", "")
+def test_plain_url_fast_path_agrees_with_the_full_route(scheme: str, host: str, port: str, path: str) -> None:
+    url = f"{scheme}://{host}{port}{path}"
+    plain = canonicalize_plain(url)
+    if plain is not None:
+        assert plain == canonicalize_full(url)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(["utf-8", "cp1252", "iso-8859-1", "utf-16", "shift_jis", "koi8-r"]))
+@example("caf\u00e9 \ufffe\uffff x".encode("utf-8"), "utf-8")
+@example(b"a\x00b\x0bc\x7f\x0cd", "cp1252")
+@example("na\u00efve".encode("cp1252"), "utf-8")  # the legacy page behind a UTF-8 header
+def test_page_text_removes_every_control_character_and_nothing_else(body: bytes, encoding: str) -> None:
+    response = HtmlResponse("http://a.org/", body=body, encoding=encoding)
+    text, used = page_text(response)
+    source = response.text if used == response.encoding else body.decode(used, errors="replace")
+    assert text == _CONTROL_CHARS.sub("", source)
