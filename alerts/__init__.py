@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from newsradar.config import Config
+from newsradar.store import Database
 
 from .common import utc
 from .outbox import DeliveryReport, deliver_pending, list_alerts, list_stories

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlite_utils import Database
+from newsradar.store import Database
 
 
 def utc(now: datetime | None) -> datetime:

@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlite_utils import Database
-
 from newsradar.config import Channel, Config
+from newsradar.store import Database
 
 from .channels import RESEND_AFTER_INTERRUPTION, DeliveryError, SendContext, Sender, make_sender
 from .common import Alert, iso, load_alerts, loads, parse_time, utc, write_transaction

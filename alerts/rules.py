@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from newsradar.config import Config, Rule
+from newsradar.store import Database
 
 from .common import ArticleRow, fetch_articles, iso, parse_time, utc, write_transaction
 

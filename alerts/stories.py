@@ -19,18 +19,21 @@ similarity measures once words common to the whole window are down-weighted.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import re
 import sqlite3
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
-
-import numpy as np
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Iterable
 
 from newsradar.config import Config
+from newsradar.store import Database
+
+if TYPE_CHECKING:  # numpy is imported where a signature is computed: a run with no
+    import numpy as np  # article to group (most service polls) never loads it (0.1 s)
 
 from .common import ArticleRow, article_from_row, fetch_articles, iso, parse_time, utc, write_transaction
 
@@ -65,7 +68,12 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 # ---------------------------------------------------------------- text features
 
-def words(text: str) -> list[str]:
+def words(text: str, limit: int | None = None) -> list[str]:
+    """The text's words, lower-cased; the first `limit` only (the rest is not scanned)."""
+    if limit is not None:
+        return [m.group().lower() for m in itertools.islice(_WORD.finditer(text), limit)]
+    if text.isascii():  # one lower() for the text: same words, a third of the time
+        return _WORD.findall(text.lower())
     return [w.lower() for w in _WORD.findall(text)]
 
 
@@ -87,12 +95,14 @@ def content_terms(text: str) -> list[str]:
 # a * h + b mod 2^32 (a odd); the signature is the minimum per permutation. Written out
 # here because importing datasketch pulls in scipy (0.7 s per run, for LSH tuning we do
 # not need: comparing a signature with every one in the window is one numpy expression).
-_FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
-_EMPTY = np.uint32(0xFFFFFFFF)
+_FMIX = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+_EMPTY = 0xFFFFFFFF
 
 
 @functools.lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     gen = np.random.RandomState(1)
     a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
@@ -100,7 +110,9 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
-    s1, m1, s2, m2, s3 = _FMIX
+    import numpy as np
+
+    s1, m1, s2, m2, s3 = (np.uint32(v) for v in _FMIX)
     hv = hv ^ (hv >> s1)
     hv = hv * m1
     hv = hv ^ (hv >> s2)
@@ -114,7 +126,9 @@ def minhash(text: str) -> np.ndarray:
 
     Copies of one wire story share their opening; hashing at most MINHASH_WORDS words
     keeps the cost flat for long articles."""
-    tokens = words(text)[:MINHASH_WORDS]
+    import numpy as np
+
+    tokens = words(text, MINHASH_WORDS)
     if len(tokens) >= SHINGLE:
         shingles = {" ".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
     else:
@@ -130,12 +144,16 @@ def minhash(text: str) -> np.ndarray:
 
 
 def signature_bytes(sig: np.ndarray) -> bytes:
+    import numpy as np
+
     return SIGNATURE_TAG + np.asarray(sig, dtype=np.uint32).tobytes()
 
 
 def signature_from_bytes(blob: bytes | None) -> np.ndarray | None:
     if not blob or not bytes(blob).startswith(SIGNATURE_TAG):
         return None
+    import numpy as np
+
     values = np.frombuffer(bytes(blob)[len(SIGNATURE_TAG):], dtype=np.uint32)
     return values.copy() if len(values) == NUM_PERM else None
 
@@ -145,11 +163,15 @@ class _Signatures:
     articles a vectorised comparison beats an LSH index (and needs no parameter tuning)."""
 
     def __init__(self) -> None:
+        import numpy as np
+
         self.urls: list[str] = []
         self.matrix = np.empty((64, NUM_PERM), dtype=np.uint32)
         self.index: dict[str, int] = {}
 
     def add(self, url: str, sig: np.ndarray) -> None:
+        import numpy as np
+
         if url in self.index:
             self.matrix[self.index[url]] = sig
             return
@@ -163,6 +185,8 @@ class _Signatures:
         """(url, estimated Jaccard) of every member at or above the threshold."""
         if not self.urls:
             return []
+        import numpy as np
+
         agree = np.count_nonzero(self.matrix[: len(self.urls)] == sig, axis=1) / NUM_PERM
         return [(self.urls[i], float(agree[i])) for i in np.flatnonzero(agree >= threshold)]
 
@@ -177,18 +201,18 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 #: Terms of articles already seen in this process: story grouping runs every few hundred
 #: articles during a crawl, over a window that mostly holds the same articles each time.
-_TERMS: dict[tuple[str, str | None, str], list[str]] = {}
+_TERMS: dict[tuple[str, str | None, str], Counter[str]] = {}
 _TERMS_MAX = 20_000
 
 
-def event_terms(article: ArticleRow) -> list[str]:
-    """content_terms of the article's event text, computed once per article and process."""
+def event_terms(article: ArticleRow) -> Counter[str]:
+    """content_terms of the article's event text, counted; once per article and process."""
     key = (article.url, article.text_hash, article.title)
     terms = _TERMS.get(key)
     if terms is None:
         if len(_TERMS) >= _TERMS_MAX:
             _TERMS.clear()
-        terms = _TERMS[key] = content_terms(_event_text(article))
+        terms = _TERMS[key] = Counter(content_terms(_event_text(article)))
     return terms
 
 
@@ -200,32 +224,50 @@ def _event_text(article: ArticleRow) -> str:
 
 class _Vectoriser:
     """TF-IDF over the articles in the time window: words every article in the window uses
-    (the company, "chips", "export controls") weigh little, the event's own words much."""
+    (the company, "chips", "export controls") weigh little, the event's own words much.
 
-    def __init__(self, documents: dict[str, list[str]]) -> None:
+    Vectors are built when a comparison first needs them: a grouping pass compares its
+    new articles with the members that share an organisation, not the whole window."""
+
+    def __init__(self, documents: dict[str, Counter[str]]) -> None:
         self.n = len(documents)
+        self.documents = documents
         self.df: Counter[str] = Counter()
-        for terms in documents.values():
-            self.df.update(set(terms))
+        for counts in documents.values():
+            self.df.update(counts.keys())
         self.term_ids = {t: i for i, t in enumerate(self.df)}
-        # sparse unit vectors: (term ids, weights)
-        self.vectors = {key: self._vector(terms) for key, terms in documents.items()}
+        self._vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _vector(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(terms)
-        ids = np.fromiter((self.term_ids[t] for t in counts), dtype=np.int64, count=len(counts))
-        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-        df = np.fromiter((self.df[t] for t in counts), dtype=np.float64, count=len(counts))
-        vec = tf * (np.log((self.n + 1) / (df + 1)) + 1.0)
-        norm = float(np.sqrt(vec @ vec)) or 1.0
-        return ids, vec / norm
+    def __contains__(self, key: str) -> bool:
+        return key in self.documents
+
+    def vector(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The document's sparse unit vector: (term ids, weights)."""
+        vector = self._vectors.get(key)
+        if vector is None:
+            import numpy as np
+
+            counts = self.documents[key]
+            ids = np.array([self.term_ids[t] for t in counts], dtype=np.int64)
+            tf = 1.0 + np.log(np.array(list(counts.values()), dtype=np.float64))
+            df = np.array([self.df[t] for t in counts], dtype=np.float64)
+            vec = tf * (np.log((self.n + 1) / (df + 1)) + 1.0)
+            norm = float(np.sqrt(vec @ vec)) or 1.0
+            vector = self._vectors[key] = (ids, vec / norm)
+        return vector
 
     def cosines(self, a: str, others: list[str]) -> list[float]:
         """Cosine similarity of article `a` with each of `others`."""
-        ids, weights = self.vectors[a]
+        import numpy as np
+
+        ids, weights = self.vector(a)
         dense = np.zeros(len(self.term_ids))
         dense[ids] = weights
-        return [float(dense[self.vectors[b][0]] @ self.vectors[b][1]) for b in others]
+        out = []
+        for b in others:
+            b_ids, b_weights = self.vector(b)
+            out.append(float(dense[b_ids] @ b_weights))
+        return out
 
 
 @dataclass
@@ -392,7 +434,7 @@ def _best_match(art: ArticleRow, sig: np.ndarray, signatures: _Signatures, copie
     if art.text_hash and art.text_hash in by_hash and art.text.strip():
         return Match(by_hash[art.text_hash], "duplicate", 1.0)
     best: Match | None = None
-    if len(words(art.text)) >= 3 * SHINGLE:   # too short a text makes shingles meaningless
+    if len(words(art.text, 3 * SHINGLE)) >= 3 * SHINGLE:   # too short a text makes shingles meaningless
         for key, similarity in signatures.similar(sig, NEAR_DUPLICATE_JACCARD):
             other = copies.get(key)
             if other is None or other.story_id is None or other.url == art.url:
@@ -403,11 +445,11 @@ def _best_match(art: ArticleRow, sig: np.ndarray, signatures: _Signatures, copie
                 best = Match(other.story_id, "syndicated", similarity)
     if best is not None:
         return best
-    if art.url not in vectoriser.vectors:
+    if art.url not in vectoriser:
         return None
     eligible: list[tuple[ArticleRow, float]] = []
     for other in members.candidates(art):
-        if other.story_id is None or other.url == art.url or other.url not in vectoriser.vectors:
+        if other.story_id is None or other.url == art.url or other.url not in vectoriser:
             continue
         threshold = event_threshold(art, other)
         if threshold is not None:

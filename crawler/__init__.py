@@ -15,11 +15,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Sequence
 
-from sqlite_utils import Database
 
 from crawler.probe import ProbeResult, probe_sources, record_quiet
 from newsradar.config import Config, Source
-from newsradar.store import StoreError
+from newsradar.store import Database, StoreError
 
 
 @dataclass(frozen=True)

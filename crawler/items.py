@@ -31,6 +31,7 @@ class ListingFetched:
     status: int
     etag: str | None = None
     last_modified: str | None = None
+    body_hash: str | None = None  # see crawler.listings.body_digest
 
 
 @dataclass

@@ -8,6 +8,7 @@ and never touches the network; a listing that is not what it claims raises
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -53,6 +54,14 @@ class Entry:
 class Sitemap:
     entries: list[Entry] = field(default_factory=list)
     sitemaps: list[str] = field(default_factory=list)  # children of a sitemap index
+
+
+def body_digest(body: bytes) -> str:
+    """A validator of our own: many feeds and sitemaps come without ETag or Last-Modified,
+    and an unchanged body announces nothing the last complete read did not judge (kept and
+    cleared exactly like the server's validators). ~0.1 ms for a 100 kB listing, against
+    ~10 ms to parse it and check its entries."""
+    return hashlib.sha1(body).hexdigest()
 
 
 def _parser() -> etree.XMLParser:

@@ -17,10 +17,9 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
-from sqlite_utils import Database
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from newsradar.store import StoreError, now_iso, open_db
+from newsradar.store import Database, StoreError, now_iso, open_db
 
 logger = logging.getLogger("newsradar.crawl")
 
@@ -175,7 +174,7 @@ class StorePipeline:
                                    "last_fetched_at": now}
             if (listing.status == 200 and self.finished and self.failed is None
                     and listing.url not in self.incomplete_listings):
-                row.update(etag=listing.etag, last_modified=listing.last_modified)
+                row.update(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash)
             self.db.table("listings").upsert(row, pk="url")
         self.listings.clear()
 

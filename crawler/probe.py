@@ -31,12 +31,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from sqlite_utils import Database
 
-from crawler.listings import Entry, entry_verdict, parse_feed, parse_sitemap
+from crawler.listings import Entry, body_digest, entry_verdict, parse_feed, parse_sitemap
 from crawler.urls import allowed_hosts, canonicalize, host_key
 from newsradar.config import Config, Source
-from newsradar.store import now_iso
+from newsradar.store import Database, now_iso
 
 logger = logging.getLogger("newsradar.crawl")
 
@@ -56,6 +55,7 @@ class ListingCheck:
     status: int | None = None
     etag: str | None = None
     last_modified: str | None = None
+    body_hash: str | None = None
     changed: bool = True
     reason: str = ""
     entries: int = 0              # articles announced
@@ -85,8 +85,9 @@ def known_urls(db: Database) -> set[str]:
 
 def listing_validators(db: Database) -> dict[str, dict[str, str]]:
     """Conditional-GET validators of every listing, by canonical URL."""
-    return {row[0]: {"etag": row[1] or "", "last_modified": row[2] or "", "last_status": row[3]}
-            for row in db.execute("select url, etag, last_modified, last_status from listings")}
+    return {row[0]: {"etag": row[1] or "", "last_modified": row[2] or "", "last_status": row[3],
+                     "body_hash": row[4] or ""}
+            for row in db.execute("select url, etag, last_modified, last_status, body_hash from listings")}
 
 
 def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> ProbeResult:
@@ -200,6 +201,10 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
     if status != 200:
         check.reason = f"HTTP {status}"
         return
+    check.body_hash = body_digest(body)
+    if check.body_hash == validators.get("body_hash"):  # the bytes the last complete read judged
+        check.changed, check.reason = False, "unchanged body"
+        return
     if response_headers.get("content-encoding", "identity").lower() != "identity" or body[:2] == b"\x1f\x8b":
         check.reason = "compressed body"
         return
@@ -290,7 +295,7 @@ def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
                 continue
             row = {"url": check.url, "source": check.source, "last_status": check.status, "last_fetched_at": now}
             if check.status == 200:  # every article it announces is known: safe to revalidate next time
-                row.update(etag=check.etag, last_modified=check.last_modified)
+                row.update(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash)
             db.table("listings").upsert(row, pk="url")
         for name in result.quiet:
             mine = [c for c in result.checks if c.source == name]

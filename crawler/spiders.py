@@ -26,7 +26,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from crawler.listings import Entry, ListingError, entry_verdict, parse_feed, parse_sitemap
+from crawler.listings import Entry, ListingError, body_digest, entry_verdict, parse_feed, parse_sitemap
 from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article
 from newsradar.config import Source
 
@@ -122,18 +122,27 @@ class NewsSpider(scrapy.Spider):
     def parse_listing(self, response: Response) -> Iterator[Any]:
         meta = response.meta
         source, kind = meta["source"], meta["listing_kind"]
-        yield ListingFetched(url=canonicalize(response.request.url if response.request else response.url),
-                             source=source, status=response.status,
-                             etag=_header(response, b"ETag"), last_modified=_header(response, b"Last-Modified"))
-        if response.status == 304:
+        listing = canonicalize(response.request.url if response.request else response.url)
+        fetched = ListingFetched(url=listing, source=source, status=response.status,
+                                 etag=_header(response, b"ETag"), last_modified=_header(response, b"Last-Modified"),
+                                 body_hash=body_digest(response.body) if response.status == 200 else None)
+        if response.status == 304 or (
+                fetched.body_hash and fetched.body_hash == self.plan.validators.get(listing, {}).get("body_hash")):
+            yield fetched
             yield from self._source_event(source, not_modified=1, ok=True)
             return
+        # No validators are kept for a listing that could not be read (the error shows again
+        # next run, until it is fixed) nor for a sitemap index: its children change while
+        # it stays the same, and an unchanged index must not hide them.
+        no_validators = ListingFetched(url=listing, source=source, status=response.status)
         try:
             if kind == "feed":
                 entries = parse_feed(response.body, response.url)
             elif kind == "sitemap":
                 sitemap = parse_sitemap(self._sitemap_body(response), response.url)
                 entries = sitemap.entries
+                if sitemap.sitemaps:
+                    fetched = no_validators
                 depth = meta.get("depth", 0)
                 for child in sitemap.sitemaps:
                     if depth >= MAX_SITEMAP_DEPTH:
@@ -145,11 +154,12 @@ class NewsSpider(scrapy.Spider):
             else:
                 entries = self.section_links(response)
         except ListingError as exc:
+            yield no_validators
             yield from self._source_event(source, errors=1, event=f"{kind}-error", url=response.url,
                                           detail=str(exc), failed=True)
             return
+        yield fetched
         yield from self._source_event(source, ok=True)
-        listing = canonicalize(response.request.url if response.request else response.url)
         yield from self.article_requests(entries, source, "page" if kind == "section" else kind, listing)
 
     def section_links(self, response: Response) -> list[Entry]:

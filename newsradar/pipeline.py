@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlite_utils import Database
-
 import crawler
 import nlp
 from newsradar.config import Config, Source
+from newsradar.store import Database
 
 logger = logging.getLogger("newsradar.run")
 

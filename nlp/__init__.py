@@ -26,10 +26,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlite_utils import Database
 
 from newsradar.config import Config
-from newsradar.store import now_iso
+from newsradar.store import Database, now_iso
 from nlp.prefilter import build_gate, needs_analysis
 
 logger = logging.getLogger("newsradar.nlp")

@@ -276,11 +276,44 @@ def test_second_crawl_fetches_no_article_and_revalidates_listings(outlets: Outle
     revalidated = [r for r in second if r.path in ("/atom.xml", "/section/policy/")]
     assert revalidated and all("If-None-Match" in r.headers for r in revalidated)
     assert all("If-None-Match" not in r.headers for r in second if r.path == "/feed.xml")
+    # the sitemap index keeps no validator (its children change under it); its child does
+    assert [("If-None-Match" in r.headers) for r in second if r.path == "/sitemap_index.xml"] == [False]
+    assert [("If-None-Match" in r.headers) for r in second if r.path == "/news-sitemap.xml.gz"] == [True]
     assert summary["fixture-times"].new == 0
     assert summary["fixture-times"].not_modified >= 3
     db = open_db(config.storage.path)
     assert db.execute("select count(*) from pages").fetchone()[0] == 9
     assert open_db(config.storage.path)["sources"].get("dead-outlet")["consecutive_failures"] == 2
+
+
+def test_a_new_article_in_the_child_of_an_unchanged_sitemap_index_is_fetched(tmp_path: Path) -> None:
+    def child_sitemap(paths: list[str]) -> Route:
+        urls = "".join(f"<url><loc>{b}{p}</loc></url>" for p in paths)
+        return Route(f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}'
+                     "</urlset>", content_type="application/xml", validators=False)
+
+    with OutletServer() as server:
+        b = server.base
+        server.routes.update({
+            "/robots.txt": Route("User-agent: *\n", content_type="text/plain"),
+            "/sitemap_index.xml": Route(  # the same bytes, validators and all, on both runs
+                '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"<sitemap><loc>{b}/sitemap-news.xml</loc></sitemap></sitemapindex>", content_type="application/xml"),
+            "/sitemap-news.xml": child_sitemap(["/news/first-story-in-the-map"]),
+            "/news/first-story-in-the-map": article("First"),
+            "/news/second-story-in-the-map": article("Second"),
+        })
+        path = tmp_path / "config.toml"
+        path.write_text(f'[storage]\npath = "t.db"\n[crawl]\ndelay = 0\n[[sources]]\nname = "mapped"\n'
+                        f'sitemaps = ["{b}/sitemap_index.xml"]\n')
+        config = load_config(path)
+        run_crawl(config)
+        server.routes["/sitemap-news.xml"] = child_sitemap(["/news/first-story-in-the-map",
+                                                            "/news/second-story-in-the-map"])
+        mark = len(server.log)
+        run_crawl(config)
+        second = [r.path for r in server.log[mark:]]
+    assert "/news/second-story-in-the-map" in second and "/news/first-story-in-the-map" not in second
 
 
 def test_crawl_delay_in_robots_spaces_requests(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ for the runs that need one.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -106,6 +109,18 @@ def test_a_first_run_crawls_and_an_unchanged_second_run_does_not(outlets: Outlet
     assert db.execute("select count(*) from pages").fetchone()[0] == 3
 
 
+def test_a_run_with_nothing_new_loads_no_crawler_no_nlp_and_no_numpy(outlets: OutletServer, tmp_path: Path) -> None:
+    """The service polls quiet sources all day: such a run is the CLI, the store and the probe."""
+    config = make_config(tmp_path, outlets.base)
+    run(config)
+    code = ("import json, sys; from newsradar.cli import main; rc = main(['crawl', '-c', sys.argv[1]]); "
+            "print(json.dumps([rc, sorted(m for m in ('numpy', 'spacy', 'scrapy', 'trafilatura', 'twisted') "
+            "if m in sys.modules)]))")
+    done = subprocess.run([sys.executable, "-c", code, str(config.path)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, []], done.stderr
+
+
 def test_a_new_entry_sends_only_its_source_to_the_crawler(outlets: OutletServer, tmp_path: Path) -> None:
     config = make_config(tmp_path, outlets.base)
     run(config)
@@ -124,16 +139,32 @@ def test_a_new_entry_sends_only_its_source_to_the_crawler(outlets: OutletServer,
 
 
 def test_a_listing_that_answers_200_with_known_articles_only_is_quiet(outlets: OutletServer, tmp_path: Path) -> None:
-    outlets.routes["/feed.xml"] = Route(rss(outlets.base, ["/news/one-story-here"]).body,
-                                        content_type="application/rss+xml", validators=False)
+    def feed(build_date: str) -> Route:  # a server without ETag / Last-Modified, as many are
+        body = str(rss(outlets.base, ["/news/one-story-here"]).body).replace(
+            "<title>F</title>", f"<title>F</title><lastBuildDate>{build_date}</lastBuildDate>")
+        return Route(body, content_type="application/rss+xml", validators=False)
+
+    outlets.routes["/feed.xml"] = feed("Mon, 23 Nov 2026 10:00:00 GMT")
     config = make_config(tmp_path, outlets.base)
     run(config)
+    # the same bytes again: judged by their digest, not parsed
     mark = len(outlets.log)
     probe = run(config)
     assert probe is not None and "wire" in probe.quiet
     assert article_requests(outlets, mark) == []
     check = next(c for c in probe.checks if c.source == "wire")
+    assert check.status == 200 and check.reason == "unchanged body" and check.entries == 0
+    # other bytes (a new build date), the same known article: parsed, still quiet
+    outlets.routes["/feed.xml"] = feed("Mon, 23 Nov 2026 11:00:00 GMT")
+    probe = run(config)
+    assert probe is not None and "wire" in probe.quiet
+    check = next(c for c in probe.checks if c.source == "wire")
     assert check.status == 200 and check.entries == 1 and check.reason == "nothing new"
+    # ...and that version's digest is the one kept
+    probe = run(config)
+    assert probe is not None and "wire" in probe.quiet
+    assert next(c for c in probe.checks if c.source == "wire").reason == "unchanged body"
+    assert article_requests(outlets, mark) == []
 
 
 @pytest.mark.parametrize("change", ["robots", "redirect", "error", "sitemap-index", "malformed"])
