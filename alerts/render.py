@@ -227,13 +227,15 @@ def _atom_el(parent: ET.Element | None, tag: str, text: str | None = None, **att
     return node
 
 
-#: Rendered feed entries by alert: an alert's payload never changes, and the file channel
-#: rewrites the whole feed after each alert, so each entry is rendered once per process.
-_ENTRY_CACHE: dict[tuple[int, str, str], ET.Element] = {}
+#: Serialised feed entries by alert: an alert's payload never changes, and the file channel
+#: rewrites the whole feed after each alert, so each entry is rendered and serialised once
+#: per process (re-serialising every entry per alert was 12 ms an alert at 20 alerts).
+_ENTRY_CACHE: dict[tuple[int, str, str], bytes] = {}
 _ENTRY_CACHE_MAX = 10_000
 
 
-def _atom_entry(alert: Alert) -> ET.Element:
+def _atom_entry(alert: Alert) -> bytes:
+    """The entry as UTF-8 XML (its own default-namespace declaration: valid where spliced)."""
     key = (alert.id, alert.created_at, _entry_id(alert))
     cached = _ENTRY_CACHE.get(key)
     if cached is not None:
@@ -257,8 +259,8 @@ def _atom_entry(alert: Alert) -> ET.Element:
     _atom_el(entry, "content", clean_text(render_text(alert)), type="text")
     if len(_ENTRY_CACHE) >= _ENTRY_CACHE_MAX:
         _ENTRY_CACHE.clear()
-    _ENTRY_CACHE[key] = entry
-    return entry
+    data = _ENTRY_CACHE[key] = ET.tostring(entry, encoding="utf-8")
+    return data
 
 
 def atom_feed(alerts: list[Alert], *, feed_id: str, title: str = "newsradar alerts") -> bytes:
@@ -273,8 +275,10 @@ def atom_feed(alerts: list[Alert], *, feed_id: str, title: str = "newsradar aler
     author = _atom_el(feed, "author")
     _atom_el(author, "name", "newsradar")
     _atom_el(feed, "generator", "newsradar")
-    feed.extend(_atom_entry(alert) for alert in sorted(alerts, key=lambda a: a.id, reverse=True))
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    head = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    close = head.rindex(b"</")  # the feed element's end tag
+    entries = b"".join(_atom_entry(alert) for alert in sorted(alerts, key=lambda a: a.id, reverse=True))
+    return head[:close] + entries + head[close:]
 
 
 def clean_text(text: str) -> str:
