@@ -487,6 +487,7 @@ def _refresh_story(conn: sqlite3.Connection, story_id: int, stamp: str) -> None:
         [stamp, lead[1], lead[0], lead[2] or 0.0, min(dates) if dates else None, lead[5], story_id])
 
 
+@functools.lru_cache(maxsize=8192)  # a story's members are re-read each time one joins
 def utc_text(text: str | None) -> str | None:
     moment = parse_time(text)
     return iso(moment) if moment else None

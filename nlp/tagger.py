@@ -281,12 +281,13 @@ class LemmaMatcher:
         """(key, start, end) over a token sequence (positions in that sequence)."""
         out: list[tuple[int, int, int]] = []
         n = len(lemmas)
+        by_lemma, by_orth = self._by_lemma, self._by_orth
         for i in range(n):
-            cands = self._by_lemma.get(lemmas[i], []) + self._by_orth.get(orths[i], [])
-            for pattern, key in cands:
-                end = _match_from(pattern, 0, i, lemmas, orths, n)
-                if end is not None:
-                    out.append((key, i, end))
+            for index, value in ((by_lemma, lemmas[i]), (by_orth, orths[i])):
+                for pattern, key in index.get(value, ()):
+                    end = _match_from(pattern, 0, i, lemmas, orths, n)
+                    if end is not None:
+                        out.append((key, i, end))
         return out
 
 
@@ -298,10 +299,16 @@ def _match_from(
         return i
     slot = pattern[k]
     if slot.kind == "gap":
-        for g in range(GAP_MAX + 1):
-            if i + g > n:
-                break
-            end = _match_from(pattern, k + 1, i + g, lemmas, orths, n)
+        after = pattern[k + 1] if k + 1 < len(pattern) else None
+        # a required word after the gap: only the positions holding it can continue (the
+        # same answer as trying every gap length, without a call per length)
+        required = after is not None and after.kind != "gap" and not after.optional
+        for j in range(i, min(i + GAP_MAX, n) + 1):
+            if required:
+                assert after is not None
+                if j >= n or (lemmas[j] if after.kind == "lemma" else orths[j]) not in after.values:
+                    continue
+            end = _match_from(pattern, k + 1, j, lemmas, orths, n)
             if end is not None:
                 return end
         return None
