@@ -6,6 +6,7 @@ the same shape as `store.now_iso()`, so they compare correctly as text in SQL.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from contextlib import contextmanager
@@ -33,6 +34,13 @@ def parse_time(text: str | None) -> datetime | None:
     """Parse stored ISO 8601 (with or without zone, 'Z' allowed); None when absent or garbled."""
     if not text:
         return None
+    if isinstance(text, str):
+        return _parse_time_text(text)
+    return _parse_time_text(str(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # story grouping re-reads the same rows every pass
+def _parse_time_text(text: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     except ValueError:
@@ -103,17 +111,25 @@ ARTICLE_FROM = "articles a left join pages p on p.url = a.url"
 def article_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ArticleRow:
     (url, source, fetched_url, title, published, text, text_hash, score, analysis, processed_at, story_id,
      first_seen, fetched_at) = tuple(row)
-    data = loads(analysis, {})
+    organisations, countries, kinds, evidence = _analysis_fields(analysis if isinstance(analysis, str) else None)
     return ArticleRow(
         url=url, source=source or "", fetched_url=fetched_url or url, title=(title or "").strip(),
         published=parse_time(published),
         seen_at=parse_time(first_seen) or parse_time(fetched_at) or parse_time(processed_at),
         text=text or "", text_hash=text_hash, score=float(score or 0.0), story_id=story_id,
-        organisations=[str(o) for o in data.get("organisations", []) if o],
-        countries=[str(c) for c in data.get("countries", []) if c],
-        kinds=[str(k) for k in data.get("kinds", []) if k],
-        evidence=[e for e in data.get("evidence", []) if isinstance(e, dict)],
+        organisations=list(organisations), countries=list(countries), kinds=list(kinds),
+        evidence=[dict(e) for e in evidence],
     )
+
+
+@functools.lru_cache(maxsize=4096)  # story grouping re-reads the window's analyses every pass
+def _analysis_fields(analysis: str | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                                                    tuple[dict[str, Any], ...]]:
+    data = loads(analysis, {})
+    return (tuple(str(o) for o in data.get("organisations", []) if o),
+            tuple(str(c) for c in data.get("countries", []) if c),
+            tuple(str(k) for k in data.get("kinds", []) if k),
+            tuple(e for e in data.get("evidence", []) if isinstance(e, dict)))
 
 
 def fetch_articles(db: Database, where: str, params: list[Any] | tuple[Any, ...] = ()) -> list[ArticleRow]:
