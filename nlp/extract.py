@@ -962,9 +962,9 @@ def prune_boilerplate(tree: HtmlElement) -> int:
     large share of the page's paragraph text: a class like "has-sidebar" on the main
     wrapper must not cost us the article. Returns the number of blocks removed.
 
-    Cost matters (this runs on every page before Trafilatura): class strings repeat
-    heavily within a page (list items, cards), so verdicts are memoised per page, and
-    the inside of an already doomed block is skipped (it goes with the block).
+    Cost matters (this runs on every page before Trafilatura): only elements with a class
+    or id are visited, and class strings repeat heavily within a page (list items,
+    cards), so verdicts are memoised per page.
     """
     total = paragraph_text_length(tree) or 1
     # pages whose body sits in <div>s have few <p>s: there a promo box's one <p> must not
@@ -973,15 +973,11 @@ def prune_boilerplate(tree: HtmlElement) -> int:
     few_paragraphs = total < PARAGRAPH_POOR_SHARE * total_text
     doomed: list[HtmlElement] = []
     verdicts: dict[str, bool] = {}
-    skip_until: HtmlElement | None = None  # last element of the latest doomed block
-    for element in tree.iter(etree.Element):
-        if skip_until is not None:
-            if element is skip_until:
-                skip_until = None
-            continue  # inside a doomed block: goes with it
+    # only elements with a class or an id can be judged: XPath finds them in C (walking every
+    # element in Python was most of this function). A block inside a doomed one may be
+    # doomed too: it goes with the outer block either way.
+    for element in _MARKED_ELEMENTS(tree):
         class_name, element_id = element.get("class"), element.get("id")
-        if not class_name and not element_id:
-            continue
         marker = f"{class_name or ''} {element_id or ''}"
         if len(marker) < 4:
             continue
@@ -996,22 +992,13 @@ def prune_boilerplate(tree: HtmlElement) -> int:
         ):
             continue
         doomed.append(element)
-        last = last_element_descendant(element)
-        skip_until = last if last is not element else None
     for element in doomed:
         if element.getparent() is not None:
             element.drop_tree()
     return len(doomed)
 
 
-def last_element_descendant(element: HtmlElement) -> HtmlElement:
-    """The element that ends `element`'s subtree in document order (itself when it has no child elements)."""
-    node = element
-    while True:
-        child = next(node.iterchildren(etree.Element, reversed=True), None)
-        if child is None:
-            return node
-        node = child
+_MARKED_ELEMENTS = etree.XPath("descendant-or-self::*[@class or @id]")
 
 
 _NONBLANK_TEXTS = etree.XPath(".//text()[normalize-space()]", smart_strings=False)
