@@ -32,6 +32,7 @@ class ListingFetched:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None  # see crawler.listings.body_digest
+    context: str | None = None    # see crawler.listings.listing_context
 
 
 @dataclass
@@ -49,4 +50,4 @@ class SourceEvent:
     event: str | None = None
     url: str | None = None
     detail: str | None = None
-    listing: str | None = None  # the listing that announced a failed article (not revalidated next run)
+    listings: tuple[str, ...] = ()  # the listings that announced a failed article (not revalidated next run)

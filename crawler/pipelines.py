@@ -111,8 +111,8 @@ class StorePipeline:
             setattr(tally, name, getattr(tally, name) + getattr(event, name))
         tally.ok = tally.ok or event.ok
         tally.failed = tally.failed or event.failed
-        if event.errors and event.listing:
-            self.incomplete_listings.add(event.listing)
+        if event.errors:
+            self.incomplete_listings.update(event.listings)
         if event.event:
             level = logging.WARNING if event.errors else logging.INFO
             logger.log(level, "source=%s event=%s url=%s detail=%s", event.source, event.event, event.url,
@@ -174,7 +174,8 @@ class StorePipeline:
                                    "last_fetched_at": now}
             if (listing.status == 200 and self.finished and self.failed is None
                     and listing.url not in self.incomplete_listings):
-                row.update(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash)
+                row.update(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash,
+                           context=listing.context)
             self.db.table("listings").upsert(row, pk="url")
         self.listings.clear()
 

@@ -32,7 +32,8 @@ from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 
-from crawler.listings import Entry, body_digest, entry_verdict, parse_feed, parse_sitemap
+from crawler.listings import (Entry, body_digest, entry_verdict, listing_context, parse_feed, parse_sitemap,
+                              validators_for)
 from crawler.urls import allowed_hosts, canonicalize, host_key
 from newsradar.config import Config, Source
 from newsradar.store import Database, now_iso
@@ -56,6 +57,7 @@ class ListingCheck:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    context: str | None = None
     changed: bool = True
     reason: str = ""
     entries: int = 0              # articles announced
@@ -75,6 +77,14 @@ class ProbeResult:
         """Articles the listings announce that the store does not have: work is coming."""
         return sum(c.new for c in self.checks)
 
+    @property
+    def expects_articles(self) -> bool:
+        """Pages are surely coming: a listing announced new articles, or a busy source was not
+        probed at all (never read before: a first run). A source that is busy for what the
+        probe cannot judge (a sitemap index, a changed section page, an error) may bring none."""
+        probed = {c.source for c in self.checks}
+        return self.new_articles > 0 or any(name not in probed for name in self.busy)
+
 
 def known_urls(db: Database) -> set[str]:
     """Canonical URLs of every stored page and every URL known to lead to one."""
@@ -86,8 +96,8 @@ def known_urls(db: Database) -> set[str]:
 def listing_validators(db: Database) -> dict[str, dict[str, str]]:
     """Conditional-GET validators of every listing, by canonical URL."""
     return {row[0]: {"etag": row[1] or "", "last_modified": row[2] or "", "last_status": row[3],
-                     "body_hash": row[4] or ""}
-            for row in db.execute("select url, etag, last_modified, last_status, body_hash from listings")}
+                     "body_hash": row[4] or "", "context": row[5] or ""}
+            for row in db.execute("select url, etag, last_modified, last_status, body_hash, context from listings")}
 
 
 def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> ProbeResult:
@@ -181,7 +191,9 @@ def _all_changed(checks: list[ListingCheck], reason: str) -> list[ListingCheck]:
 
 
 def _probe_listing(config: Config, source: Source, url: str, kind: str, check: ListingCheck,
-                   validators: dict[str, str], known: set[str], timeout: float) -> None:
+                   stored: dict[str, str], known: set[str], timeout: float) -> None:
+    check.context = listing_context(allowed_hosts(source.urls), kind, config.crawl.max_age_days)
+    validators = validators_for(stored, check.context)
     headers = {}
     if validators.get("etag"):
         headers["If-None-Match"] = validators["etag"]
@@ -295,7 +307,8 @@ def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
                 continue
             row = {"url": check.url, "source": check.source, "last_status": check.status, "last_fetched_at": now}
             if check.status == 200:  # every article it announces is known: safe to revalidate next time
-                row.update(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash)
+                row.update(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash,
+                           context=check.context)
             db.table("listings").upsert(row, pk="url")
         for name in result.quiet:
             mine = [c for c in result.checks if c.source == name]

@@ -78,7 +78,7 @@ def build_settings(config: Config, sources: list[Source], run_group: str) -> dic
     }
 
 
-AIOHTTP_HANDLER = "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+AIOHTTP_HANDLER = "crawler.handlers.NewsAiohttpHandler"  # Scrapy's, with Twisted's header limits
 
 
 def http_client_settings(client: str) -> dict[str, Any]:

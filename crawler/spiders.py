@@ -26,7 +26,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from crawler.listings import Entry, ListingError, body_digest, entry_verdict, parse_feed, parse_sitemap
+from crawler.listings import (Entry, ListingError, body_digest, entry_verdict, listing_context, parse_feed,
+                              parse_sitemap, validators_for)
 from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article
 from newsradar.config import Source
 
@@ -59,6 +60,8 @@ class NewsSpider(scrapy.Spider):
         self.hosts = {s.name: allowed_hosts(s.urls) for s in plan.sources}
         # canonical article URL requested in this run -> what feeds/sitemaps said about it
         self.entry_meta: dict[str, dict[str, Any]] = {}
+        # ... and every listing that announced it: should it fail, none of them is revalidated
+        self.announced: dict[str, set[str]] = {}
         self.link_extractor = LinkExtractor(tags=("a", "area"), attrs=("href",), unique=True,
                                             deny_extensions=[])
 
@@ -77,9 +80,15 @@ class NewsSpider(scrapy.Spider):
         return {"source": source, "kind": kind, "allowed_hosts": self.hosts[source],
                 "on_refused": self._refused, **extra}
 
+    def _context(self, source: str, kind: str) -> str:
+        return listing_context(self.hosts[source], kind, self.plan.max_age_days)
+
+    def _validators(self, listing: str, source: str, kind: str) -> dict[str, str]:
+        return validators_for(self.plan.validators.get(listing, {}), self._context(source, kind))
+
     def listing_request(self, url: str, source: str, kind: str, depth: int = 0) -> scrapy.Request:
         headers: dict[str, str] = {}
-        validators = self.plan.validators.get(canonicalize(url), {})
+        validators = self._validators(canonicalize(url), source, kind)
         if validators.get("etag"):
             headers["If-None-Match"] = validators["etag"]
         if validators.get("last_modified"):
@@ -106,12 +115,16 @@ class NewsSpider(scrapy.Spider):
             if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
                 for key, value in entry.meta().items():
                     self.entry_meta[canonical].setdefault(key, value)
+                if listing:
+                    self.announced.setdefault(canonical, set()).add(listing)
                 yield from self._source_event(source, skipped=1)
                 continue
             if verdict == "too-old":
                 yield from self._source_event(source, skipped=1, event="too-old", url=url)
                 continue
             self.entry_meta[canonical] = entry.meta()
+            if listing:
+                self.announced[canonical] = {listing}
             yield scrapy.Request(
                 url, callback=self.parse_article, errback=self.article_failed,
                 meta=self._meta(source, "article", via=via, canonical=canonical, listing=listing),
@@ -125,9 +138,10 @@ class NewsSpider(scrapy.Spider):
         listing = canonicalize(response.request.url if response.request else response.url)
         fetched = ListingFetched(url=listing, source=source, status=response.status,
                                  etag=_header(response, b"ETag"), last_modified=_header(response, b"Last-Modified"),
-                                 body_hash=body_digest(response.body) if response.status == 200 else None)
+                                 body_hash=body_digest(response.body) if response.status == 200 else None,
+                                 context=self._context(source, kind))
         if response.status == 304 or (
-                fetched.body_hash and fetched.body_hash == self.plan.validators.get(listing, {}).get("body_hash")):
+                fetched.body_hash and fetched.body_hash == self._validators(listing, source, kind).get("body_hash")):
             yield fetched
             yield from self._source_event(source, not_modified=1, ok=True)
             return
@@ -226,10 +240,12 @@ class NewsSpider(scrapy.Spider):
             yield from self._source_event(source, skipped=1, event="refused", url=url,
                                           detail=str(failure.value))
             return
-        self.entry_meta.pop(request.meta.get("canonical", ""), None)  # retried on a later run:
-        # the listing that announced it keeps no validator, so next time it is read in full
+        canonical = request.meta.get("canonical", "")
+        self.entry_meta.pop(canonical, None)  # retried on a later run: the listings that
+        # announced it keep no validator, so next time they are read in full
+        listings = self.announced.get(canonical) or {request.meta.get("listing") or ""}
         yield from self._source_event(source, errors=1, event="article-error", url=url,
-                                      detail=describe_failure(failure), listing=request.meta.get("listing"))
+                                      detail=describe_failure(failure), listings=tuple(sorted(l for l in listings if l)))
 
     def _refused(self, request: scrapy.Request) -> None:
         logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)
@@ -268,6 +284,8 @@ def describe_failure(failure: Failure) -> str:
         return text
     if "DOWNLOAD_MAXSIZE" in text and "decompress" in text:
         return "page larger than max_page_bytes after decompression"
+    if _TLS_TROUBLE.search(text):  # aiohttp reports these as a refused connection
+        return f"TLS error: {text}"[:300]
     names = " ".join(cls.__name__ for cls in type(exc).__mro__).lower()
     for needle, said in (("dnslookup", "DNS lookup failed"), ("cannotresolvehost", "DNS lookup failed"),
                          ("connectionrefused", "connection refused"),
@@ -277,6 +295,11 @@ def describe_failure(failure: Failure) -> str:
     if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower() and "size" in text:
         return "page larger than max_page_bytes"
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+# certificate and handshake failures, as OpenSSL, Python's ssl module and aiohttp word them
+# (not "ssl:default", which every aiohttp connection error names)
+_TLS_TROUBLE = re.compile(r"certificate|\[SSL[:\]]|SSL routines|SSLError|SSLCertVerification|handshake", re.I)
 
 
 def _is_limit(failure: Failure) -> bool:

@@ -102,7 +102,8 @@ def run_pipeline(config: Config, db: Database, sources: Sequence[Source], *, sen
     child = crawler.start_crawl(config, busy, log_file=crawl_log, run_group=run_group) if busy else None
     if child is not None:
         logger.debug("stage=run event=crawl-started sources=%d workers=%d", len(busy), stage.workers)
-        stage.start_workers()  # pages are coming: load spaCy while the crawler starts up
+        if report.probe is None or report.probe.expects_articles:  # else at the first page, if any
+            stage.start_workers()  # pages are coming: load spaCy while the crawler starts up
     unassigned = 0
 
     def group_stories(written: int) -> None:

@@ -136,9 +136,14 @@ def _v3(db: Database) -> None:
 
 def _v4(db: Database) -> None:
     """A digest of each listing's body, a validator of our own for servers that send
-    neither ETag nor Last-Modified (crawler.listings.body_digest)."""
-    if "body_hash" not in db.table("listings").columns_dict:
-        db.execute("alter table listings add column body_hash text")
+    neither ETag nor Last-Modified (crawler.listings.body_digest), and the context the
+    validators were earned under (crawler.listings.listing_context). Validators stored
+    before have no context, so each listing is read in full once: among them were sitemap
+    indexes, whose 304 hid new articles in their children."""
+    columns = db.table("listings").columns_dict
+    for column in ("body_hash", "context"):
+        if column not in columns:
+            db.execute(f"alter table listings add column {column} text")
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]

@@ -275,8 +275,9 @@ class NlpStage:
 
     def start_workers(self) -> None:
         """Start the fork server now (it loads spaCy in the background); workers fork from
-        it at the first batch. `run_pipeline` calls this as the crawler starts, so the ~2 s
-        preload overlaps the crawler's own start-up (one core was idle for it)."""
+        it at the first batch. `run_pipeline` calls this as the crawler starts when the probe
+        saw new articles, so the ~2 s preload overlaps the crawler's own start-up (one core
+        was idle for it); otherwise `pump` calls it at the first fetched page."""
         if self.workers <= 0 or self.pool is not None:
             return
         try:

@@ -316,6 +316,28 @@ def test_a_new_article_in_the_child_of_an_unchanged_sitemap_index_is_fetched(tmp
     assert "/news/second-story-in-the-map" in second and "/news/first-story-in-the-map" not in second
 
 
+@pytest.mark.parametrize("http_client", ["aiohttp", "twisted"])
+def test_pages_with_oversized_headers_are_stored(tmp_path: Path, http_client: str) -> None:
+    """aiohttp's defaults refuse a header line over 8 kB or more than 128 headers; news sites
+    send both (long Content-Security-Policy lines, cookie lists), and Twisted accepts them."""
+    with OutletServer() as server:
+        b = server.base
+        paths = ["/news/long-policy-header-story", "/news/many-headers-story-here"]
+        server.routes.update({
+            "/robots.txt": Route("User-agent: *\n", content_type="text/plain"),
+            "/feed.xml": rss(b, paths),
+            paths[0]: Route(str(article("Long header").body), headers={"Content-Security-Policy": "x" * 9000}),
+            paths[1]: Route(str(article("Many headers").body), headers={f"X-Extra-{i}": str(i) for i in range(140)}),
+        })
+        path = tmp_path / "config.toml"
+        path.write_text(f'[storage]\npath = "t.db"\n[crawl]\ndelay = 0\nhttp_client = "{http_client}"\n'
+                        f'[[sources]]\nname = "heavy"\nfeeds = ["{b}/feed.xml"]\n')
+        config = load_config(path)
+        run_crawl(config)
+        stored = {row[0].replace(b, "") for row in open_db(config.storage.path).execute("select url from pages")}
+    assert stored == set(paths)
+
+
 def test_crawl_delay_in_robots_spaces_requests(tmp_path: Path) -> None:
     with OutletServer() as server:
         b = server.base

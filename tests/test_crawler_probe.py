@@ -292,3 +292,80 @@ def test_an_article_that_failed_is_retried_although_its_listing_did_not_change(o
     # now complete: validators are kept again and the next run is quiet
     assert run(config) is not None and crawler.probe_sources(
         config, open_db(config.storage.path), config.sources).quiet == ["wire", "mapped"]
+
+
+@pytest.mark.parametrize("moves_on", ["feed", "sitemap"])
+def test_a_failed_article_is_retried_through_any_listing_that_announced_it(outlets: OutletServer,
+                                                                           tmp_path: Path, moves_on: str) -> None:
+    """The feed and the sitemap both announce the article; it fails; one listing moves on.
+    The unchanged one (no server validators: judged by its digest) must bring it back,
+    whichever of the two the crawler happened to request the article through."""
+    b = outlets.base
+
+    def listings(feed: list[str], sitemap: list[str]) -> None:
+        outlets.routes["/feed.xml"] = Route(rss(b, feed).body, content_type="application/rss+xml", validators=False)
+        outlets.routes["/sitemap.xml"] = Route(urlset(b, sitemap).body, content_type="application/xml",
+                                               validators=False)
+
+    flaky, other = "/news/flaky-story-here", "/news/one-story-here"
+    listings([flaky], [flaky])
+    outlets.routes[flaky] = Route("not yet", status=404)
+    config = make_config(tmp_path, b, f"""
+[[sources]]
+name = "wire"
+feeds = ["{b}/feed.xml"]
+sitemaps = ["{b}/sitemap.xml"]
+""")
+    run(config)
+    listings([other] if moves_on == "feed" else [flaky], [other] if moves_on == "sitemap" else [flaky])
+    outlets.routes[flaky] = Route(ARTICLE.format(t="Flaky"))
+    mark = len(outlets.log)
+    run(config)
+    assert flaky in article_requests(outlets, mark)
+
+
+def test_validators_earned_under_other_rules_are_not_used(outlets: OutletServer, tmp_path: Path) -> None:
+    """An entry too old under max_age_days = 14 is due once the limit is raised, although
+    the sitemap (and its ETag) did not change."""
+    b = outlets.base
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 86400))
+    outlets.routes["/sitemap.xml"] = Route(
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{b}/news/three-story-here</loc><lastmod>{old}</lastmod></url></urlset>",
+        content_type="application/xml")
+    sources = f"""
+[[sources]]
+name = "mapped"
+sitemaps = ["{b}/sitemap.xml"]
+"""
+    config = make_config(tmp_path, b, sources)
+    run(config)
+    assert article_requests(outlets, 0) == []  # too old under the configured limit
+    config.path.write_text(config.path.read_text().replace("[crawl]\n", "[crawl]\nmax_age_days = 60\n"))
+    config = load_config(config.path)
+    mark = len(outlets.log)
+    run(config)
+    assert article_requests(outlets, mark) == ["/news/three-story-here"]
+
+
+def test_a_crawl_that_may_bring_nothing_does_not_load_spacy_ahead(outlets: OutletServer, tmp_path: Path) -> None:
+    """A sitemap index always goes to the crawler; when its children hold nothing new, the
+    run must not have started the NLP fork server (spaCy, ~2 s of CPU) for nothing."""
+    b = outlets.base
+    outlets.routes["/sitemap_index.xml"] = Route(
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{b}/sitemap.xml</loc></sitemap></sitemapindex>", content_type="application/xml")
+    config = make_config(tmp_path, b, f"""
+[[sources]]
+name = "indexed"
+sitemaps = ["{b}/sitemap_index.xml"]
+""")
+    config.path.write_text(config.path.read_text().replace("workers = 0", "workers = 2"))
+    code = ("import json, sys, multiprocessing.forkserver as fs; from newsradar.cli import main; "
+            "rc = main(['crawl', '-c', sys.argv[1]]); print(json.dumps([rc, fs._forkserver._forkserver_pid is not None]))")
+    outcomes = []
+    for _ in range(2):  # the first run fetches the article (fork server started), the second nothing
+        done = subprocess.run([sys.executable, "-c", code, str(config.path)], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        outcomes.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert outcomes == [[0, True], [0, False]]

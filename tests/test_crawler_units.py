@@ -130,9 +130,18 @@ def test_normalise_date() -> None:
     (ConnectionRefusedError("127.0.0.1:9"), "connection refused"),
     (DownloadTimeoutError("Getting http://a.org/ took longer than 2 seconds."), "timed out"),
     (TimeoutError("User timeout caused connection failure."), "timed out"),
+    (DownloadConnectionRefusedError("Cannot connect to host a.org:443 ssl:default [Connect call failed "
+                                    "('192.0.2.1', 443)]"), "connection refused"),
 ])
 def test_describe_failure_names_network_errors_of_either_client(error: Exception, said: str) -> None:
     assert describe_failure(Failure(error)) == said
+
+
+def test_describe_failure_tells_a_certificate_problem_from_a_refused_connection() -> None:
+    error = DownloadConnectionRefusedError(
+        "Cannot connect to host a.org:443 ssl:True [SSLCertVerificationError: (1, '[SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed: self-signed certificate (_ssl.c:1006)')]")
+    assert describe_failure(Failure(error)).startswith("TLS error: ")
 
 
 _LABEL = st.one_of(st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_size=70),
