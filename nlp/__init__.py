@@ -51,9 +51,14 @@ def get_detector(pipeline: str, watchlists: Mapping[str, Any]) -> Any:
     return _DETECTORS[key]
 
 
+_NON_WORD = re.compile(r"\W+")
+
+
 def text_hash(text: str) -> str:
     """Hash of the normalised text: identical wire copies share it."""
-    norm = re.sub(r"\W+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    # ASCII text is its own NFKC form and casefolds as it lower-cases (the common case, cheaper)
+    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    norm = _NON_WORD.sub(" ", folded).strip()
     return hashlib.sha1(norm.encode("utf-8")).hexdigest()
 
 
