@@ -50,4 +50,4 @@ class SourceEvent:
     event: str | None = None
     url: str | None = None
     detail: str | None = None
-    listings: tuple[str, ...] = ()  # the listings that announced a failed article (not revalidated next run)
+    listings: tuple[str, ...] = ()  # listings that announced an article which failed: not revalidated

@@ -111,8 +111,7 @@ class StorePipeline:
             setattr(tally, name, getattr(tally, name) + getattr(event, name))
         tally.ok = tally.ok or event.ok
         tally.failed = tally.failed or event.failed
-        if event.errors:
-            self.incomplete_listings.update(event.listings)
+        self.incomplete_listings.update(event.listings)
         if event.event:
             level = logging.WARNING if event.errors else logging.INFO
             logger.log(level, "source=%s event=%s url=%s detail=%s", event.source, event.event, event.url,

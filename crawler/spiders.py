@@ -62,6 +62,7 @@ class NewsSpider(scrapy.Spider):
         self.entry_meta: dict[str, dict[str, Any]] = {}
         # ... and every listing that announced it: should it fail, none of them is revalidated
         self.announced: dict[str, set[str]] = {}
+        self.failed: set[str] = set()  # canonical article URLs whose fetch failed in this run
         self.link_extractor = LinkExtractor(tags=("a", "area"), attrs=("href",), unique=True,
                                             deny_extensions=[])
 
@@ -111,6 +112,9 @@ class NewsSpider(scrapy.Spider):
                 continue
             if verdict == "known":
                 yield from self._source_event(source, skipped=1)
+                continue
+            if canonical in self.failed:  # failed earlier in this run: this listing owes it too
+                yield from self._source_event(source, skipped=1, listings=(listing,) if listing else ())
                 continue
             if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
                 for key, value in entry.meta().items():
@@ -242,7 +246,8 @@ class NewsSpider(scrapy.Spider):
             return
         canonical = request.meta.get("canonical", "")
         self.entry_meta.pop(canonical, None)  # retried on a later run: the listings that
-        # announced it keep no validator, so next time they are read in full
+        # announced it (before or after this failure) keep no validator, so next time they are read in full
+        self.failed.add(canonical)
         listings = self.announced.get(canonical) or {request.meta.get("listing") or ""}
         yield from self._source_event(source, errors=1, event="article-error", url=url,
                                       detail=describe_failure(failure), listings=tuple(sorted(l for l in listings if l)))

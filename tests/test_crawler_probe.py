@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -294,22 +295,37 @@ def test_an_article_that_failed_is_retried_although_its_listing_did_not_change(o
         config, open_db(config.storage.path), config.sources).quiet == ["wire", "mapped"]
 
 
-@pytest.mark.parametrize("moves_on", ["feed", "sitemap"])
+@pytest.mark.parametrize("first", ["feed", "sitemap"])
 def test_a_failed_article_is_retried_through_any_listing_that_announced_it(outlets: OutletServer,
-                                                                           tmp_path: Path, moves_on: str) -> None:
-    """The feed and the sitemap both announce the article; it fails; one listing moves on.
-    The unchanged one (no server validators: judged by its digest) must bring it back,
-    whichever of the two the crawler happened to request the article through."""
+                                                                           tmp_path: Path, first: str) -> None:
+    """The feed and the sitemap both announce the article. The first listing read requests it
+    and it fails before the other listing (held back by the server until then) is read; the
+    first one then moves on. The other, unchanged (no server validators: judged by its
+    digest), must bring the article back."""
     b = outlets.base
-
-    def listings(feed: list[str], sitemap: list[str]) -> None:
-        outlets.routes["/feed.xml"] = Route(rss(b, feed).body, content_type="application/rss+xml", validators=False)
-        outlets.routes["/sitemap.xml"] = Route(urlset(b, sitemap).body, content_type="application/xml",
-                                               validators=False)
-
     flaky, other = "/news/flaky-story-here", "/news/one-story-here"
-    listings([flaky], [flaky])
-    outlets.routes[flaky] = Route("not yet", status=404)
+    paths = {"feed": "/feed.xml", "sitemap": "/sitemap.xml"}
+
+    def listing(kind: str, article_paths: list[str]) -> Route:
+        made = rss(b, article_paths) if kind == "feed" else urlset(b, article_paths)
+        return Route(made.body, content_type=made.content_type, validators=False)
+
+    answered = threading.Event()
+
+    def flaky_not_yet(handler: OutletRequestHandler) -> None:
+        handler.send_route(Route("not yet", status=404))
+        answered.set()
+
+    def after_the_failure(route: Route) -> Callable[[OutletRequestHandler], None]:
+        def serve(handler: OutletRequestHandler) -> None:
+            answered.wait(10)
+            handler.send_route(route)
+        return serve
+
+    late = "sitemap" if first == "feed" else "feed"
+    outlets.routes[paths[first]] = listing(first, [flaky])
+    outlets.routes[paths[late]] = after_the_failure(listing(late, [flaky]))
+    outlets.routes[flaky] = flaky_not_yet
     config = make_config(tmp_path, b, f"""
 [[sources]]
 name = "wire"
@@ -317,7 +333,9 @@ feeds = ["{b}/feed.xml"]
 sitemaps = ["{b}/sitemap.xml"]
 """)
     run(config)
-    listings([other] if moves_on == "feed" else [flaky], [other] if moves_on == "sitemap" else [flaky])
+    assert answered.is_set()
+    outlets.routes[paths[first]] = listing(first, [other])
+    outlets.routes[paths[late]] = listing(late, [flaky])
     outlets.routes[flaky] = Route(ARTICLE.format(t="Flaky"))
     mark = len(outlets.log)
     run(config)
