@@ -55,17 +55,18 @@ def outlets() -> Iterator[OutletServer]:
     server.stop()
 
 
-def make_config(tmp_path: Path, base: str, sources: str | None = None) -> Config:
-    """A store in tmp_path, no delay, in-process NLP; by default a feed source and a sitemap source."""
+def source(name: str, **urls: list[str]) -> str:
+    """One [[sources]] table: source("wire", feeds=[...], sitemaps=[...], pages=[...])."""
+    lines = [f'[[sources]]\nname = "{name}"'] + [f"{kind} = {json.dumps(found)}" for kind, found in urls.items()]
+    return "\n".join(lines) + "\n"
+
+
+def make_config(tmp_path: Path, base: str, sources: str | None = None, *, crawl: str = "",
+                workers: int = 0) -> Config:
+    """A store in tmp_path, no delay, in-process NLP unless `workers`; by default a feed source
+    and a sitemap source. `crawl` adds lines to [crawl]; calling again rewrites the file."""
     if sources is None:
-        sources = f"""
-[[sources]]
-name = "wire"
-feeds = ["{base}/feed.xml"]
-[[sources]]
-name = "mapped"
-sitemaps = ["{base}/sitemap.xml"]
-"""
+        sources = source("wire", feeds=[f"{base}/feed.xml"]) + source("mapped", sitemaps=[f"{base}/sitemap.xml"])
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [storage]
@@ -73,10 +74,23 @@ path = "t.db"
 [crawl]
 delay = 0
 timeout = 5
+{crawl}
 [detection]
-workers = 0
+workers = {workers}
 {sources}""")
     return load_config(path)
+
+
+def crawl_in_cli(config: Config, report: str) -> list[object]:
+    """`newsradar crawl` in a fresh interpreter; [exit status, the Python expression `report`
+    evaluated in that interpreter after the run] (what the run loaded, started...)."""
+    code = (f"import json, sys; from newsradar.cli import main; rc = main(['crawl', '-c', sys.argv[1]]); "
+            f"print(json.dumps([rc, {report}]))")
+    done = subprocess.run([sys.executable, "-c", code, str(config.path)], capture_output=True, text=True,
+                          timeout=120, cwd=config.path.parent)
+    assert done.stdout.strip(), done.stderr
+    result: list[object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(config: Config) -> crawler.ProbeResult | None:
@@ -114,12 +128,8 @@ def test_a_run_with_nothing_new_loads_no_crawler_no_nlp_and_no_numpy(outlets: Ou
     """The service polls quiet sources all day: such a run is the CLI, the store and the probe."""
     config = make_config(tmp_path, outlets.base)
     run(config)
-    code = ("import json, sys; from newsradar.cli import main; rc = main(['crawl', '-c', sys.argv[1]]); "
-            "print(json.dumps([rc, sorted(m for m in ('numpy', 'spacy', 'scrapy', 'trafilatura', 'twisted') "
-            "if m in sys.modules)]))")
-    done = subprocess.run([sys.executable, "-c", code, str(config.path)], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, []], done.stderr
+    loaded = "sorted(m for m in ('numpy', 'spacy', 'scrapy', 'trafilatura', 'twisted') if m in sys.modules)"
+    assert crawl_in_cli(config, loaded) == [0, []]
 
 
 def test_a_new_entry_sends_only_its_source_to_the_crawler(outlets: OutletServer, tmp_path: Path) -> None:
@@ -214,15 +224,8 @@ def test_a_listing_shared_with_a_busy_source_is_left_for_the_crawler_to_revalida
     b, port = outlets.base, outlets.port
     outlets.routes["/feed.xml"] = rss(b, ["/news/one-story-here"])
     outlets.routes["/section/"] = Route("<html><body><a href='/news/one-story-here'>one</a></body></html>")
-    config = make_config(tmp_path, b, f"""
-[[sources]]
-name = "narrow"
-feeds = ["{b}/feed.xml"]
-[[sources]]
-name = "wide"
-feeds = ["{b}/feed.xml"]
-pages = ["http://localhost:{port}/section/"]
-""")
+    config = make_config(tmp_path, b, source("narrow", feeds=[f"{b}/feed.xml"])
+                         + source("wide", feeds=[f"{b}/feed.xml"], pages=[f"http://localhost:{port}/section/"]))
     run(config)
     outlets.routes["/feed.xml"] = Route(
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><item><link>{b}/news/one-story-here'
@@ -326,12 +329,7 @@ def test_a_failed_article_is_retried_through_any_listing_that_announced_it(outle
     outlets.routes[paths[first]] = listing(first, [flaky])
     outlets.routes[paths[late]] = after_the_failure(listing(late, [flaky]))
     outlets.routes[flaky] = flaky_not_yet
-    config = make_config(tmp_path, b, f"""
-[[sources]]
-name = "wire"
-feeds = ["{b}/feed.xml"]
-sitemaps = ["{b}/sitemap.xml"]
-""")
+    config = make_config(tmp_path, b, source("wire", feeds=[f"{b}/feed.xml"], sitemaps=[f"{b}/sitemap.xml"]))
     run(config)
     assert answered.is_set()
     outlets.routes[paths[first]] = listing(first, [other])
@@ -351,16 +349,11 @@ def test_validators_earned_under_other_rules_are_not_used(outlets: OutletServer,
         '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         f"<url><loc>{b}/news/three-story-here</loc><lastmod>{old}</lastmod></url></urlset>",
         content_type="application/xml")
-    sources = f"""
-[[sources]]
-name = "mapped"
-sitemaps = ["{b}/sitemap.xml"]
-"""
+    sources = source("mapped", sitemaps=[f"{b}/sitemap.xml"])
     config = make_config(tmp_path, b, sources)
     run(config)
     assert article_requests(outlets, 0) == []  # too old under the configured limit
-    config.path.write_text(config.path.read_text().replace("[crawl]\n", "[crawl]\nmax_age_days = 60\n"))
-    config = load_config(config.path)
+    config = make_config(tmp_path, b, sources, crawl="max_age_days = 60")
     mark = len(outlets.log)
     run(config)
     assert article_requests(outlets, mark) == ["/news/three-story-here"]
@@ -373,17 +366,7 @@ def test_a_crawl_that_may_bring_nothing_does_not_load_spacy_ahead(outlets: Outle
     outlets.routes["/sitemap_index.xml"] = Route(
         '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         f"<sitemap><loc>{b}/sitemap.xml</loc></sitemap></sitemapindex>", content_type="application/xml")
-    config = make_config(tmp_path, b, f"""
-[[sources]]
-name = "indexed"
-sitemaps = ["{b}/sitemap_index.xml"]
-""")
-    config.path.write_text(config.path.read_text().replace("workers = 0", "workers = 2"))
-    code = ("import json, sys, multiprocessing.forkserver as fs; from newsradar.cli import main; "
-            "rc = main(['crawl', '-c', sys.argv[1]]); print(json.dumps([rc, fs._forkserver._forkserver_pid is not None]))")
-    outcomes = []
-    for _ in range(2):  # the first run fetches the article (fork server started), the second nothing
-        done = subprocess.run([sys.executable, "-c", code, str(config.path)], capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
-        outcomes.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert outcomes == [[0, True], [0, False]]
+    config = make_config(tmp_path, b, source("indexed", sitemaps=[f"{b}/sitemap_index.xml"]), workers=2)
+    started = "__import__('multiprocessing.forkserver').forkserver._forkserver._forkserver_pid is not None"
+    # the first run fetches the article (fork server started), the second nothing
+    assert [crawl_in_cli(config, started) for _ in range(2)] == [[0, True], [0, False]]
