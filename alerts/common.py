@@ -34,8 +34,6 @@ def parse_time(text: str | None) -> datetime | None:
     """Parse stored ISO 8601 (with or without zone, 'Z' allowed); None when absent or garbled."""
     if not text:
         return None
-    if isinstance(text, str):
-        return _parse_time_text(text)
     return _parse_time_text(str(text))
 
 

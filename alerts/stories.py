@@ -478,16 +478,15 @@ def _refresh_story(conn: sqlite3.Connection, story_id: int, stamp: str) -> None:
         [story_id, story_id]).fetchall()
     if not rows:
         return
-    lead = sorted(rows, key=lambda r: (-(r[2] or 0.0), utc_text(r[3]) or utc_text(r[4]) or "", r[6] != "first",
-                                       r[0]))[0]
-    dates = [d for d in (utc_text(r[3]) or utc_text(r[4]) for r in rows) if d]
+    dated = [(row, utc_text(row[3]) or utc_text(row[4]) or "") for row in rows]
+    lead = min(dated, key=lambda rd: (-(rd[0][2] or 0.0), rd[1], rd[0][6] != "first", rd[0][0]))[0]
+    dates = [d for _, d in dated if d]
     conn.execute(
         "update stories set updated_at = ?, title = ?, lead_url = ?, score = ?, published = ?, signature = ? "
         "where id = ?",
         [stamp, lead[1], lead[0], lead[2] or 0.0, min(dates) if dates else None, lead[5], story_id])
 
 
-@functools.lru_cache(maxsize=8192)  # a story's members are re-read each time one joins
 def utc_text(text: str | None) -> str | None:
     moment = parse_time(text)
     return iso(moment) if moment else None

@@ -83,6 +83,20 @@ def validators_for(stored: dict[str, str], context: str) -> dict[str, str]:
     return stored if stored.get("context") == context else {}
 
 
+def conditional_headers(validators: dict[str, str]) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since for a listing's (context-checked) validators."""
+    headers = {}
+    if validators.get("etag"):
+        headers["If-None-Match"] = validators["etag"]
+    if validators.get("last_modified"):
+        headers["If-Modified-Since"] = validators["last_modified"]
+    return headers
+
+
+#: robots.txt Crawl-delay is capped here, by the probe and by the crawler alike.
+MAX_CRAWL_DELAY = 60.0
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                            huge_tree=False, recover=True, remove_comments=True, remove_pis=True)

@@ -15,6 +15,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_reques
 from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Response
 
+from crawler.listings import MAX_CRAWL_DELAY
 from crawler.urls import allowed_hosts, canonicalize, host_key
 
 logger = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class PolitenessMiddleware:
         if delay:
             key = host_key(request.url)
             if key:
-                self.crawl_delays[key[0]] = min(float(delay), 60.0)
+                self.crawl_delays[key[0]] = min(float(delay), MAX_CRAWL_DELAY)
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         not_before = request.meta.get("not_before")

@@ -19,6 +19,7 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
+from crawler.records import record_listing, record_source_run
 from newsradar.store import Database, StoreError, now_iso, open_db
 
 logger = logging.getLogger("newsradar.crawl")
@@ -169,13 +170,11 @@ class StorePipeline:
         """
         assert self.db is not None
         for listing in self.listings:
-            row: dict[str, Any] = {"url": listing.url, "source": listing.source, "last_status": listing.status,
-                                   "last_fetched_at": now}
-            if (listing.status == 200 and self.finished and self.failed is None
-                    and listing.url not in self.incomplete_listings):
-                row.update(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash,
-                           context=listing.context)
-            self.db.table("listings").upsert(row, pk="url")
+            complete = (listing.status == 200 and self.finished and self.failed is None
+                        and listing.url not in self.incomplete_listings)
+            validators = (dict(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash,
+                               context=listing.context) if complete else None)
+            record_listing(self.db, listing.url, listing.source, listing.status, now, validators)
         self.listings.clear()
 
     def close_spider(self, spider: Spider | None = None) -> None:
@@ -196,21 +195,11 @@ class StorePipeline:
             self._write_listings(now)
             for name, tally in self.tallies.items():
                 status = "ok" if tally.ok and not tally.failed else ("partial" if tally.ok else "failed")
-                self.db.table("runs").insert({
-                    "run_group": self.run_group, "source": name, "started_at": self.started_at, "finished_at": now,
-                    "status": status, "discovered": tally.discovered, "fetched": tally.fetched, "new": tally.new,
-                    "not_modified": tally.not_modified, "errors": tally.errors, "skipped": tally.skipped,
-                })
-                previous = self.db.execute(
-                    "select consecutive_failures, articles_seen from sources where name = ?", [name]).fetchone()
-                failures, seen = previous if previous else (0, 0)
-                row: dict[str, Any] = {"name": name, "last_run_at": now, "articles_seen": (seen or 0) + tally.new,
-                                       "consecutive_failures": (failures or 0) + 1 if status == "failed" else 0}
-                if status != "failed":
-                    row["last_success_at"] = now
-                if tally.last_error:
-                    row.update(last_error=tally.last_error, last_error_at=now)
-                self.db.table("sources").upsert(row, pk="name")
+                record_source_run(self.db, self.run_group, name, started_at=self.started_at, finished_at=now,
+                                  status=status, last_error=tally.last_error, counts={
+                                      "discovered": tally.discovered, "fetched": tally.fetched, "new": tally.new,
+                                      "not_modified": tally.not_modified, "errors": tally.errors,
+                                      "skipped": tally.skipped})
                 logger.info("source=%s stage=fetch status=%s discovered=%d fetched=%d new=%d not_modified=%d "
                             "skipped=%d errors=%d", name, status, tally.discovered, tally.fetched, tally.new,
                             tally.not_modified, tally.skipped, tally.errors)

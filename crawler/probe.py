@@ -32,8 +32,9 @@ from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 
-from crawler.listings import (Entry, body_digest, entry_verdict, listing_context, parse_feed, parse_sitemap,
-                              validators_for)
+from crawler.listings import (MAX_CRAWL_DELAY, Entry, body_digest, conditional_headers, entry_verdict,
+                              listing_context, parse_feed, parse_sitemap, validators_for)
+from crawler.records import known_urls, listing_validators, record_listing, record_source_run
 from crawler.urls import allowed_hosts, canonicalize, host_key
 from newsradar.config import Config, Source
 from newsradar.store import Database, now_iso
@@ -43,7 +44,6 @@ logger = logging.getLogger("newsradar.crawl")
 PROBE_TIMEOUT = 10.0    # seconds per request, at most (crawl.timeout when lower), whole body included
 PROBE_THREADS = 8       # hosts probed at once
 PROBE_HOST_BUDGET = 10.0  # seconds of politeness delay a host may cost; more, and the crawler goes instead
-MAX_CRAWL_DELAY = 60.0  # robots.txt Crawl-delay is capped here, as in crawler.middlewares
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
@@ -86,20 +86,6 @@ class ProbeResult:
         return self.new_articles > 0 or any(name not in probed for name in self.busy)
 
 
-def known_urls(db: Database) -> set[str]:
-    """Canonical URLs of every stored page and every URL known to lead to one."""
-    urls = {row[0] for row in db.execute("select url from url_aliases")}
-    urls.update(row[0] for row in db.execute("select url from pages"))
-    return urls
-
-
-def listing_validators(db: Database) -> dict[str, dict[str, str]]:
-    """Conditional-GET validators of every listing, by canonical URL."""
-    return {row[0]: {"etag": row[1] or "", "last_modified": row[2] or "", "last_status": row[3],
-                     "body_hash": row[4] or "", "context": row[5] or ""}
-            for row in db.execute("select url, etag, last_modified, last_status, body_hash, context from listings")}
-
-
 def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> ProbeResult:
     """Quiet and busy sources (see the module docstring); never raises for network trouble."""
     started = time.monotonic()
@@ -108,7 +94,6 @@ def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> Pr
         result.busy = [s.name for s in sources]
         return result
     validators = listing_validators(db)
-    known = known_urls(db)
     by_host: dict[tuple[str, int | None], list[tuple[Source, str, str]]] = {}
     undecided: set[str] = set()
     for source in sources:
@@ -122,6 +107,7 @@ def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> Pr
                 if key is not None:
                     by_host.setdefault(key, []).append((source, url, kind))
     checks: list[ListingCheck] = []
+    known = known_urls(db) if by_host else set()  # every stored URL: read only when a listing is probed
     with futures.ThreadPoolExecutor(min(PROBE_THREADS, max(1, len(by_host)))) as pool:
         jobs = {pool.submit(_probe_host, config, host, items, validators, known): items
                 for host, items in by_host.items()}
@@ -194,11 +180,7 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
                    stored: dict[str, str], known: set[str], timeout: float) -> None:
     check.context = listing_context(allowed_hosts(source.urls), kind, config.crawl.max_age_days)
     validators = validators_for(stored, check.context)
-    headers = {}
-    if validators.get("etag"):
-        headers["If-None-Match"] = validators["etag"]
-    if validators.get("last_modified"):
-        headers["If-Modified-Since"] = validators["last_modified"]
+    headers = conditional_headers(validators)
     try:
         status, response_headers, body = _get(url, headers, config.crawl.user_agent, timeout,
                                               config.crawl.max_page_bytes)
@@ -305,19 +287,13 @@ def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
         for check in result.checks:
             if check.source not in quiet or check.status is None or check.url in result.busy_listings:
                 continue
-            row = {"url": check.url, "source": check.source, "last_status": check.status, "last_fetched_at": now}
-            if check.status == 200:  # every article it announces is known: safe to revalidate next time
-                row.update(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash,
-                           context=check.context)
-            db.table("listings").upsert(row, pk="url")
+            # a 200 here announced only known articles: safe to revalidate next time
+            validators = (dict(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash,
+                               context=check.context) if check.status == 200 else None)
+            record_listing(db, check.url, check.source, check.status, now, validators)
         for name in result.quiet:
             mine = [c for c in result.checks if c.source == name]
             entries = sum(c.entries for c in mine)
-            db.table("runs").insert({
-                "run_group": run_group, "source": name, "started_at": now, "finished_at": now, "status": "ok",
+            record_source_run(db, run_group, name, started_at=now, finished_at=now, status="ok", counts={
                 "discovered": entries, "fetched": 0, "new": 0, "errors": 0, "skipped": entries,
-                "not_modified": sum(1 for c in mine if c.status == 304),
-            })
-            db.execute("insert into sources (name, last_run_at, last_success_at, consecutive_failures, articles_seen) "
-                       "values (?, ?, ?, 0, 0) on conflict(name) do update set last_run_at = excluded.last_run_at, "
-                       "last_success_at = excluded.last_success_at, consecutive_failures = 0", [name, now, now])
+                "not_modified": sum(1 for c in mine if c.status == 304)})

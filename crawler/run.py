@@ -14,7 +14,7 @@ import sys
 
 from scrapy.crawler import AsyncCrawlerProcess
 
-from crawler.probe import known_urls, listing_validators
+from crawler.records import known_urls, listing_validators
 from crawler.pipelines import EXIT_STORE_ERROR, STORE_ERROR_PREFIX, store_failures
 from crawler.settings import build_settings
 from crawler.spiders import CrawlPlan, NewsSpider

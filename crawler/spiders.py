@@ -26,8 +26,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import ListingFetched, PageFetched, SourceEvent
-from crawler.listings import (Entry, ListingError, body_digest, entry_verdict, listing_context, parse_feed,
-                              parse_sitemap, validators_for)
+from crawler.listings import (Entry, ListingError, body_digest, conditional_headers, entry_verdict,
+                              listing_context, parse_feed, parse_sitemap, validators_for)
 from crawler.urls import allowed_hosts, canonicalize, host_key, looks_like_article
 from newsradar.config import Source
 
@@ -88,12 +88,7 @@ class NewsSpider(scrapy.Spider):
         return validators_for(self.plan.validators.get(listing, {}), self._context(source, kind))
 
     def listing_request(self, url: str, source: str, kind: str, depth: int = 0) -> scrapy.Request:
-        headers: dict[str, str] = {}
-        validators = self._validators(canonicalize(url), source, kind)
-        if validators.get("etag"):
-            headers["If-None-Match"] = validators["etag"]
-        if validators.get("last_modified"):
-            headers["If-Modified-Since"] = validators["last_modified"]
+        headers = conditional_headers(self._validators(canonicalize(url), source, kind))
         return scrapy.Request(
             url, callback=self.parse_listing, errback=self.listing_failed, headers=headers, dont_filter=True,
             priority=10,
@@ -101,7 +96,7 @@ class NewsSpider(scrapy.Spider):
         )
 
     def article_requests(self, entries: Iterable[Entry], source: str, via: str,
-                         listing: str | None = None) -> Iterator[Any]:
+                         listing: str) -> Iterator[Any]:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.plan.max_age_days)
         for entry in entries:
             yield from self._source_event(source, discovered=1)
@@ -114,24 +109,22 @@ class NewsSpider(scrapy.Spider):
                 yield from self._source_event(source, skipped=1)
                 continue
             if canonical in self.failed:  # failed earlier in this run: this listing owes it too
-                yield from self._source_event(source, skipped=1, listings=(listing,) if listing else ())
+                yield from self._source_event(source, skipped=1, listings=(listing,))
                 continue
             if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
                 for key, value in entry.meta().items():
                     self.entry_meta[canonical].setdefault(key, value)
-                if listing:
-                    self.announced.setdefault(canonical, set()).add(listing)
+                self.announced[canonical].add(listing)
                 yield from self._source_event(source, skipped=1)
                 continue
             if verdict == "too-old":
                 yield from self._source_event(source, skipped=1, event="too-old", url=url)
                 continue
             self.entry_meta[canonical] = entry.meta()
-            if listing:
-                self.announced[canonical] = {listing}
+            self.announced[canonical] = {listing}
             yield scrapy.Request(
                 url, callback=self.parse_article, errback=self.article_failed,
-                meta=self._meta(source, "article", via=via, canonical=canonical, listing=listing),
+                meta=self._meta(source, "article", via=via, canonical=canonical),
             )
 
     # -- callbacks --------------------------------------------------------------------
@@ -248,9 +241,9 @@ class NewsSpider(scrapy.Spider):
         self.entry_meta.pop(canonical, None)  # retried on a later run: the listings that
         # announced it (before or after this failure) keep no validator, so next time they are read in full
         self.failed.add(canonical)
-        listings = self.announced.get(canonical) or {request.meta.get("listing") or ""}
         yield from self._source_event(source, errors=1, event="article-error", url=url,
-                                      detail=describe_failure(failure), listings=tuple(sorted(l for l in listings if l)))
+                                      detail=describe_failure(failure),
+                                      listings=tuple(sorted(self.announced.get(canonical, ()))))
 
     def _refused(self, request: scrapy.Request) -> None:
         logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)

@@ -71,7 +71,7 @@ def print_crawl_summary(console: Console, sources: Any, report: Any) -> None:
     console.print(table(f"crawl finished in {report.seconds:.1f} s", ["source", "status", "discovered",
                                                                       "fetched", "new", "errors", "last error"],
                         rows))
-    probe = getattr(report, "probe", None)
+    probe = report.probe
     if probe is not None and probe.quiet:
         console.print(Text(f"nothing new in the listings of {len(probe.quiet)} of {len(rows)} sources "
                            f"(checked in {probe.seconds:.1f} s; not crawled)"))

@@ -147,6 +147,16 @@ def _gate(watchlists: Mapping[str, Any]) -> re.Pattern[str]:
     return _GATES[key]
 
 
+def preload_spec(pipeline: str, watchlists: Mapping[str, Any]) -> str:
+    """What the fork server preloads (PRELOAD_ENV). Linux refuses a variable over 128 KiB when
+    starting a process: large watch lists are then compiled by each worker instead (only the
+    pipeline is preloaded)."""
+    spec = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
+    if len(spec) > PRELOAD_ENV_MAX:
+        spec = json.dumps({"pipeline": pipeline, "watchlists": None})
+    return spec
+
+
 def start_pool(workers: int, pipeline: str, watchlists: Mapping[str, Any]) -> futures.ProcessPoolExecutor:
     """Worker processes forked from one fork server that has imported trafilatura and spaCy
     and loaded the pipeline (see nlp.preload): each worker starts with them in memory
@@ -155,13 +165,8 @@ def start_pool(workers: int, pipeline: str, watchlists: Mapping[str, Any]) -> fu
     # threads on top made a 2-worker crawl slower than an in-process one.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # the fork server inherits this environment when it starts (once per process). Linux
-    # refuses a variable over 128 KiB when starting a process: large watch lists are then
-    # compiled by each worker instead (only the pipeline is preloaded)
-    spec = json.dumps({"pipeline": pipeline, "watchlists": dict(watchlists)}, default=str)
-    if len(spec) > PRELOAD_ENV_MAX:
-        spec = json.dumps({"pipeline": pipeline, "watchlists": None})
-    os.environ[PRELOAD_ENV] = spec
+    # the fork server inherits this environment when it starts (once per process)
+    os.environ[PRELOAD_ENV] = preload_spec(pipeline, watchlists)
     context = multiprocessing.get_context("forkserver")
     # "__main__" too: otherwise every worker re-imports the main module (the CLI, with rich
     # and sqlite-utils) before its first task; preloaded, the fork server does it once

@@ -954,13 +954,13 @@ def is_boilerplate_marker(marker: str) -> bool:
     return BOILERPLATE_ATTR.search(marker) is not None
 
 
-def prune_boilerplate(tree: HtmlElement) -> int:
+def prune_boilerplate(tree: HtmlElement) -> None:
     """Remove comment sections, newsletter/promo boxes, related links, share bars, author bios.
 
     They often carry sanctions vocabulary that is not the story's ("comments on export
     controls...") and would raise false alerts. An element is spared when it holds a
     large share of the page's paragraph text: a class like "has-sidebar" on the main
-    wrapper must not cost us the article. Returns the number of blocks removed.
+    wrapper must not cost us the article.
 
     Cost matters (this runs on every page before Trafilatura): only elements with a class
     or id are visited, and class strings repeat heavily within a page (list items,
@@ -995,7 +995,6 @@ def prune_boilerplate(tree: HtmlElement) -> int:
     for element in doomed:
         if element.getparent() is not None:
             element.drop_tree()
-    return len(doomed)
 
 
 _MARKED_ELEMENTS = etree.XPath("descendant-or-self::*[@class or @id]")

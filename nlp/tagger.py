@@ -451,19 +451,19 @@ class TokenLists:
     sent_starts: list[int] = field(default_factory=list)  # first token of each sentence
     text: str = ""            # doc.text (spaCy rebuilds it from Token objects on every access)
 
-    def span_text(self, text: str, start: int, end: int) -> str:
+    def span_text(self, start: int, end: int) -> str:
         """doc[start:end].text, without making spaCy Token objects."""
         if end <= start:
             return ""
-        return text[self.chars[start]:self.chars[end - 1] + len(self.texts[end - 1])]
+        return self.text[self.chars[start]:self.chars[end - 1] + len(self.texts[end - 1])]
 
 
-def token_lists(doc: "Doc", text: str | None = None) -> TokenLists:
-    """Read the attributes the cheap pass needs; kept on the doc for the later steps."""
+def token_lists(doc: "Doc", text: str) -> TokenLists:
+    """Read the attributes the cheap pass needs (`text` is doc.text); kept on the doc for the
+    later steps (`Tagger.make_doc` fills in lemmas and sentence starts)."""
     from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SPACY
 
     n = len(doc)
-    text = doc.text if text is None else text
     if n:
         # small integers only: turning ORTH/LOWER hashes into strings costs more than slicing
         arr = doc.to_array([IDX, LENGTH, IS_SPACE, IS_PUNCT, SPACY]).astype("int64")
@@ -474,16 +474,6 @@ def token_lists(doc: "Doc", text: str | None = None) -> TokenLists:
     else:
         lists = TokenLists([], [], [], [], [], [], [], text=text)
     doc.user_data[TOKENS_KEY] = lists
-    return lists
-
-
-def doc_token_lists(doc: "Doc") -> TokenLists:
-    """The lists `Tagger.make_doc` left on the doc (read afresh for a doc made elsewhere)."""
-    lists = doc.user_data.get(TOKENS_KEY)
-    if lists is None:
-        lists = token_lists(doc)
-        lists.lemmas = [t.lemma_ for t in doc]
-        lists.sent_starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
     return lists
 
 
@@ -571,13 +561,12 @@ class Tagger:
         org_counts: dict[str, int] = {}
         country_counts: dict[str, int] = {}
         for idx_offset, doc in ((-1, head), (0, body)):
-            lists = doc_token_lists(doc)
-            text = lists.text
+            lists: TokenLists = doc.user_data[TOKENS_KEY]  # left by make_doc
             bounds = [0, len(doc)] if idx_offset == -1 else [*lists.sent_starts, len(doc)]
             sents: list[tuple[int, int]] = []  # token ranges of the non-blank sentences
             sent_objs: list[Sentence] = []
             for a, b in zip(bounds, bounds[1:]):
-                sentence = lists.span_text(text, a, b).strip()
+                sentence = lists.span_text(a, b).strip()
                 if sentence:
                     sent_objs.append(Sentence(index=-1 if idx_offset == -1 else len(sents), text=sentence))
                     sents.append((a, b))
@@ -602,10 +591,9 @@ class Tagger:
                 for key, first, last in compiled.matcher(lemma_seq, orth_seq):
                     info = compiled.info[key]
                     start, end = idx[first], idx[last - 1] + 1
-                    surface = re.sub(r"\s*([-–‐])\s*", r"\1", lists.span_text(text, start, end))
+                    surface = re.sub(r"\s*([-–‐])\s*", r"\1", lists.span_text(start, end))
                     sent_objs[si].hits.append(Hit(info.category, info.phrase, info.weight, start, end, surface))
-            gaz = _gazetteer_spans(doc, compiled)
-            known = {i for _kind, _canon, start, end in gaz for i in range(start, end)}
+            gaz, known = _gazetteer_spans(doc, compiled)
             for si, (a, b) in enumerate(sents):
                 sent_objs[si].unknown_names = _has_unknown_names(lists, a, b, known)
             for kind, canon, start, _end in gaz:
@@ -661,7 +649,7 @@ def _has_unknown_names(lists: TokenLists, start: int, end: int, known: set[int])
             first = False
             continue
         text = lists.texts[i]
-        if text[:1].isupper() and i not in known and text.lower() not in CALENDAR_WORDS:
+        if text[:1].isupper() and i not in known and lists.lowers[i] not in CALENDAR_WORDS:
             return True
     return False
 
@@ -677,8 +665,9 @@ def _end_of_sentence(texts: list[str], is_space: list[bool], i: int) -> bool:
     return not texts[j][:1].islower()
 
 
-def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> list[tuple[str, str, int, int]]:
-    """Non-overlapping gazetteer matches (longest wins; organisations beat countries on ties)."""
+def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> tuple[list[tuple[str, str, int, int]], set[int]]:
+    """Non-overlapping gazetteer matches (longest wins; organisations beat countries on ties),
+    and the token positions they cover."""
     raw = list(compiled.gaz_lower(doc)) + list(compiled.gaz_exact(doc))
     cands = []
     for match_id, start, end in raw:
@@ -693,7 +682,7 @@ def _gazetteer_spans(doc: "Doc", compiled: CompiledWatchlists) -> list[tuple[str
         taken.update(range(start, end))
         out.append((kind, canon, start, end))
     out.sort(key=lambda c: c[2])
-    return out
+    return out, taken
 
 
 _ORG_STOP = {
