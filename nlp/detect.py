@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from nlp.score import ArticleScore, ner_candidates, score_article
+from nlp.score import ArticleScore, ner_candidates, preliminary_scores, score_article
 from nlp.tagger import Tagged, Tagger, iter_batches
 from nlp.terms import WATCHLIST_KEYS, Watchlists, WatchlistError, load_watchlists
 
@@ -111,10 +111,11 @@ class Detector:
         tagger = self._tagger
         for batch in iter_batches(docs, max(1, batch_size)):
             tagged = [tagger.tag(title or "", _drop_repeated_title(title or "", text or "")) for title, text in batch]
-            selected = [s for t in tagged for s in ner_candidates(t)]
+            prelims = [preliminary_scores(t) for t in tagged]
+            selected = [s for t, p in zip(tagged, prelims) for s in ner_candidates(t, p)]
             tagger.run_ner(selected, batch_size=max(8, batch_size))
-            for t in tagged:
-                yield self._analysis(t, score_article(t))
+            for t, p in zip(tagged, prelims):
+                yield self._analysis(t, score_article(t, p))
 
     def _analysis(self, tagged: Tagged, scored: ArticleScore) -> Analysis:
         orgs = _rank(tagged.org_counts, [s.orgs for s in tagged.sentences])

@@ -175,6 +175,8 @@ def score_sentence(sentences: list[Sentence], i: int, context: float = 0.0) -> S
     """Evidence weight of sentence i (0 when it has no cue or no restriction term nearby;
     ``context`` is the article-level restriction strength, see ``article_context``)."""
     sent = sentences[i]
+    if not sent.hits:  # most sentences: nothing below could give weight or name a term
+        return SentenceScore(sent, 0.0, [], [], [], False)
     restr_same = _restriction(sent)
     # cues that are part of a rule statement ("cannot be exported without a licence", "a ban on
     # trans-shipping") or the object of a prevention frame ("to prevent diversion") do not count
@@ -259,11 +261,33 @@ def _is_denial(sentences: list[Sentence], i: int) -> bool:
     return any(s.of("evasion_cues") or _restriction(s) for s in window)
 
 
-def score_article(tagged: Tagged) -> ArticleScore:
-    """Noisy-OR of the best sentences, damped for denial-shaped articles."""
+@dataclass
+class Preliminary:
+    """Sentence scores before NER, and which sentences had been through NER then.
+
+    A sentence's score reads NER results of that sentence only (`_has_actor`), so after
+    NER only the sentences it ran on need scoring again."""
+
+    scores: list[SentenceScore]
+    ner_done: list[bool]
+
+
+def preliminary_scores(tagged: Tagged) -> Preliminary:
     sents = tagged.sentences
     ctx = article_context(sents)
-    scored = [score_sentence(sents, i, ctx) for i in range(len(sents))]
+    return Preliminary([score_sentence(sents, i, ctx) for i in range(len(sents))], [s.ner_done for s in sents])
+
+
+def score_article(tagged: Tagged, prelim: Preliminary | None = None) -> ArticleScore:
+    """Noisy-OR of the best sentences, damped for denial-shaped articles. `prelim` (from
+    `preliminary_scores` on this `tagged`) saves re-scoring the sentences NER did not touch."""
+    sents = tagged.sentences
+    ctx = article_context(sents)
+    if prelim is not None and len(prelim.scores) == len(sents):
+        scored = [sc if s.ner_done == done else score_sentence(sents, i, ctx)
+                  for i, (s, sc, done) in enumerate(zip(sents, prelim.scores, prelim.ner_done))]
+    else:
+        scored = [score_sentence(sents, i, ctx) for i in range(len(sents))]
     denials = 0
     for i, sc in enumerate(scored):
         if _is_denial(sents, i):
@@ -283,15 +307,16 @@ def score_article(tagged: Tagged) -> ArticleScore:
     return ArticleScore(score=round(min(1.0, max(0.0, score)), 4), evidence=evidence, denial_sentences=denials)
 
 
-def ner_candidates(tagged: Tagged) -> list[Sentence]:
+def ner_candidates(tagged: Tagged, prelim: Preliminary | None = None) -> list[Sentence]:
     """Sentences where statistical NER can change the outcome: the headline and the strongest
     preliminary evidence, each only when NER could add something there: an actor the score
     lacks (no gazetteer organisation, country or actor cue) or a name for the alert (a
     capitalised word no gazetteer match covers)."""
     sents = tagged.sentences
-    ctx = article_context(sents)
-    prelim = [(score_sentence(sents, i, ctx).weight, i) for i in range(len(sents))]
-    chosen = [sents[i] for w, i in sorted(prelim, reverse=True)[:NER_MAX_SENTENCES] if w >= NER_MIN_WEIGHT]
+    if prelim is None:
+        prelim = preliminary_scores(tagged)
+    weights = [(sc.weight, i) for i, sc in enumerate(prelim.scores)]
+    chosen = [sents[i] for w, i in sorted(weights, reverse=True)[:NER_MAX_SENTENCES] if w >= NER_MIN_WEIGHT]
     head = [s for s in sents if s.index == -1]
     out = head + [s for s in chosen if s.index != -1]
     return [s for s in out if s.unknown_names or not _has_actor(s)]

@@ -262,8 +262,8 @@ class LemmaMatcher:
     """
 
     def __init__(self) -> None:
-        self._by_lemma: dict[str, list[tuple[Pattern, int]]] = {}
-        self._by_orth: dict[str, list[tuple[Pattern, int]]] = {}
+        self._by_lemma: dict[str, list[_Entry]] = {}
+        self._by_orth: dict[str, list[_Entry]] = {}
         self._count = 0
 
     def __len__(self) -> int:
@@ -273,8 +273,9 @@ class LemmaMatcher:
         for pattern in patterns:
             first = pattern[0]
             index = self._by_orth if first.kind == "orth" else self._by_lemma
+            entry = (pattern, key, *_second_word(pattern))
             for value in first.values:
-                index.setdefault(value, []).append((pattern, key))
+                index.setdefault(value, []).append(entry)
             self._count += 1
 
     def __call__(self, lemmas: Sequence[str], orths: Sequence[str]) -> list[tuple[int, int, int]]:
@@ -283,12 +284,30 @@ class LemmaMatcher:
         n = len(lemmas)
         by_lemma, by_orth = self._by_lemma, self._by_orth
         for i in range(n):
+            nxt = i + 1 < n
             for index, value in ((by_lemma, lemmas[i]), (by_orth, orths[i])):
-                for pattern, key in index.get(value, ()):
+                for pattern, key, by_lemma_next, next_values in index.get(value, ()):
+                    # most first words ("the", "in", "to") are not followed by the pattern's
+                    # required second word: ruling that out here saves the recursive call
+                    if next_values is not None and not (
+                            nxt and (lemmas[i + 1] if by_lemma_next else orths[i + 1]) in next_values):
+                        continue
                     end = _match_from(pattern, 0, i, lemmas, orths, n)
                     if end is not None:
                         out.append((key, i, end))
         return out
+
+
+#: (pattern, key, second slot is a lemma slot, the second slot's words or None when the
+#: second position is not one required word: a gap, optional, or the pattern's end)
+_Entry = tuple[Pattern, int, bool, "frozenset[str] | None"]
+
+
+def _second_word(pattern: Pattern) -> tuple[bool, frozenset[str] | None]:
+    """The word the pattern requires right after its first one, if it requires one there."""
+    if len(pattern) < 2 or pattern[1].kind == "gap" or pattern[1].optional:
+        return False, None
+    return pattern[1].kind == "lemma", pattern[1].values
 
 
 def _match_from(

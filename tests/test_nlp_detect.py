@@ -478,3 +478,51 @@ def test_procurement_agent_and_onward_delivery(detector: Detector) -> None:
         "were subsequently shipped to Moscow.",
     )
     assert a.score >= 0.5
+
+
+def _articles() -> list[tuple[str, str]]:
+    return [(title, body) for _, _, title, body in MINI_ARTICLES]
+
+
+def test_matcher_second_word_shortcut_finds_what_every_pattern_finds(detector: Detector) -> None:
+    """The matcher skips a pattern when the word after its first one is not the pattern's
+    required second word; trying every indexed pattern at every position must agree."""
+    from nlp.tagger import _HYPHENS, _match_from
+
+    tagger = detector._tagger
+    _, _, compiled = tagger._ready()
+    matcher = compiled.matcher
+    checked = 0
+    for title, body in _articles():
+        doc = tagger.make_doc(f"{title}\n{body}")
+        lists = doc.user_data["newsradar_tokens"]
+        idx = [i for i, t in enumerate(lists.texts) if not lists.is_space[i] and t not in _HYPHENS]
+        lemmas = [lists.lemmas[i] for i in idx]
+        orths = [lists.texts[i] for i in idx]
+        expected = []
+        for i in range(len(lemmas)):
+            for index, value in ((matcher._by_lemma, lemmas[i]), (matcher._by_orth, orths[i])):
+                for pattern, key, _, _ in index.get(value, ()):
+                    end = _match_from(pattern, 0, i, lemmas, orths, len(lemmas))
+                    if end is not None:
+                        expected.append((key, i, end))
+        found = matcher(lemmas, orths)
+        assert found == expected
+        checked += len(found)
+    assert checked > 50  # the articles do match: the comparison is not vacuous
+
+
+def test_rescoring_only_sentences_ner_touched_gives_the_full_score(detector: Detector) -> None:
+    """score_article reuses the preliminary scores of sentences NER did not run on: the
+    result must equal scoring every sentence again."""
+    from nlp.score import ner_candidates, preliminary_scores, score_article
+
+    tagger = detector._tagger
+    touched = 0
+    for title, body in _articles():
+        tagged = tagger.tag(title, body)
+        prelim = preliminary_scores(tagged)
+        tagger.run_ner(ner_candidates(tagged, prelim))
+        touched += sum(s.ner_done for s in tagged.sentences)
+        assert score_article(tagged, prelim) == score_article(tagged)
+    assert touched > 0  # NER ran somewhere, so some sentences were scored again
