@@ -214,6 +214,17 @@ def normalise_date(text: str | None) -> str | None:
         return None
 
 
+def _resolve_link(base_url: str, link: str | None) -> str | None:
+    """The link made absolute; None for none, or for one urllib cannot parse
+    ("http://[oops/x"): that entry is unusable, the listing's others are not."""
+    if not link or not link.strip():
+        return None
+    try:
+        return urljoin(base_url, link.strip())
+    except ValueError:
+        return None
+
+
 def parse_feed(body: bytes, base_url: str) -> list[Entry]:
     """Entries of an RSS 2.0 / RSS 1.0 / Atom feed, links resolved against the feed URL."""
     root = parse_xml(body)
@@ -226,12 +237,13 @@ def parse_feed(body: bytes, base_url: str) -> list[Entry]:
                 if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
                     link = candidate.get("href")
                     break
-            if not link:
+            url = _resolve_link(base_url, link)
+            if not url:
                 continue
             author_names = [_text(_child(a, "name")) for a in _children(item, "author")]
             kids = _Kids(item)
             entries.append(Entry(
-                url=urljoin(base_url, link.strip()),
+                url=url,
                 title=_text(kids.get("title")),
                 published=normalise_date(_text(kids.get("published")) or _text(kids.get("updated"))),
                 summary=_text(kids.get("summary", "content")),
@@ -248,11 +260,12 @@ def parse_feed(body: bytes, base_url: str) -> list[Entry]:
             guid = kids.get("guid")
             if not link and guid is not None and guid.get("isPermaLink", "true") == "true":
                 link = _text(guid)
-            if not link:
+            url = _resolve_link(base_url, link)
+            if not url:
                 continue
             author = _text(kids.get("creator")) or _text(kids.get("author"))
             entries.append(Entry(
-                url=urljoin(base_url, link),
+                url=url,
                 title=_text(kids.get("title")),
                 published=normalise_date(_text(kids.get("pubdate")) or _text(kids.get("date"))),
                 summary=_text(kids.get("description")),
@@ -273,13 +286,13 @@ def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
     result = Sitemap()
     if kind == "sitemapindex":
         for sm in _children(root, "sitemap"):
-            loc = _text(_child(sm, "loc"))
-            if loc:
-                result.sitemaps.append(urljoin(base_url, loc))
+            child = _resolve_link(base_url, _text(_child(sm, "loc")))
+            if child:
+                result.sitemaps.append(child)
     elif kind == "urlset":
         for node in _children(root, "url"):
-            loc = _text(_child(node, "loc"))
-            if not loc:
+            url = _resolve_link(base_url, _text(_child(node, "loc")))
+            if not url:
                 continue
             news = _child(node, "news")
             title = published = None
@@ -287,7 +300,7 @@ def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
                 title = _text(_child(news, "title"))
                 published = normalise_date(_text(_child(news, "publication_date")))
             published = published or normalise_date(_text(_child(node, "lastmod")))
-            result.entries.append(Entry(url=urljoin(base_url, loc), title=title, published=published))
+            result.entries.append(Entry(url=url, title=title, published=published))
     else:
         raise ListingError(f"not a sitemap (root element <{kind or '?'}>)")
     problem = malformation(root)

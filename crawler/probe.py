@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 
-from crawler.listings import (MAX_CRAWL_DELAY, Entry, body_digest, conditional_headers, entry_verdict,
+from crawler.listings import (MAX_CRAWL_DELAY, Entry, ListingError, body_digest, conditional_headers, entry_verdict,
                               listing_context, parse_feed, parse_sitemap, validators_for)
 from crawler.records import known_urls, listing_validators, record_listing, record_source_run
 from crawler.urls import allowed_hosts, canonicalize, host_key
@@ -215,7 +215,7 @@ def _probe_listing(config: Config, source: Source, url: str, kind: str, check: L
                 return
             entries = sitemap.entries
         new = new_entries(entries, source, kind, known, config.crawl.max_age_days)
-    except Exception as exc:  # unreadable, or a link urllib cannot parse: the crawler reports it
+    except ListingError as exc:  # unreadable: the crawler reads it too, and reports it
         check.reason = f"unreadable: {type(exc).__name__}: {exc}"[:200]
         return
     check.entries = len(entries)

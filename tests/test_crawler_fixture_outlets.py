@@ -338,6 +338,34 @@ def test_pages_with_oversized_headers_are_stored(tmp_path: Path, http_client: st
     assert stored == set(paths)
 
 
+def test_a_link_urllib_cannot_parse_costs_that_entry_only(tmp_path: Path) -> None:
+    """`http://[oops/x` makes urljoin raise: the feed's other articles are still fetched and
+    the source reports ok (the whole listing callback used to die as a Scrapy spider error)."""
+    with OutletServer() as server:
+        b = server.base
+        server.routes.update({
+            "/robots.txt": Route("User-agent: *\n", content_type="text/plain"),
+            "/feed.xml": Route('<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+                               '<item><link>http://[oops/x</link></item>'
+                               f'<item><link>{b}/news/the-good-story-here</link></item></channel></rss>',
+                               content_type="application/rss+xml"),
+            "/sitemap.xml": Route('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                                  '<url><loc>http://[oops/y</loc></url>'
+                                  f'<url><loc>{b}/news/the-mapped-story-here</loc></url></urlset>',
+                                  content_type="application/xml"),
+            "/news/the-good-story-here": article("Good story"),
+            "/news/the-mapped-story-here": article("Mapped story"),
+        })
+        path = tmp_path / "config.toml"
+        path.write_text(f'[storage]\npath = "t.db"\n[crawl]\ndelay = 0\n'
+                        f'[[sources]]\nname = "odd"\nfeeds = ["{b}/feed.xml"]\nsitemaps = ["{b}/sitemap.xml"]\n')
+        config = load_config(path)
+        runs = run_crawl(config)
+        stored = {row[0].replace(b, "") for row in open_db(config.storage.path).execute("select url from pages")}
+    assert stored == {"/news/the-good-story-here", "/news/the-mapped-story-here"}
+    assert [(r.source, r.status, r.errors) for r in runs] == [("odd", "ok", 0)]
+
+
 def test_crawl_delay_in_robots_spaces_requests(tmp_path: Path) -> None:
     with OutletServer() as server:
         b = server.base

@@ -243,10 +243,11 @@ def test_listing_trouble_never_stalls_or_breaks_the_probe(outlets: OutletServer,
                                                          trouble: str) -> None:
     config = make_config(tmp_path, outlets.base)
     run(config)
-    if trouble == "bad-link":  # urllib cannot even parse this link
+    if trouble == "bad-link":  # urllib cannot even parse the first link; the second is new
         outlets.routes["/feed.xml"] = Route('<?xml version="1.0"?><rss version="2.0"><channel><item>'
-                                            "<link>http://[oops/x</link></item></channel></rss>",
-                                            content_type="application/rss+xml")
+                                            "<link>http://[oops/x</link></item><item>"
+                                            f"<link>{outlets.base}/news/a-story-after-the-bad-link</link>"
+                                            "</item></channel></rss>", content_type="application/rss+xml")
     elif trouble in ("crawl-delay", "huge-crawl-delay"):
         delay = "86400" if trouble == "crawl-delay" else "1e20"
         outlets.routes["/robots.txt"] = Route(f"User-agent: *\nCrawl-delay: {delay}\n", content_type="text/plain")
