@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -95,6 +95,13 @@ def conditional_headers(validators: dict[str, str]) -> dict[str, str]:
 
 #: robots.txt Crawl-delay is capped here, by the probe and by the crawler alike.
 MAX_CRAWL_DELAY = 60.0
+
+
+def robots_crawl_delay(robots: Any, user_agent: str) -> float:
+    """The Crawl-delay a parsed robots.txt (Protego) asks of us: our group's, else the "*"
+    group's, capped at MAX_CRAWL_DELAY; 0 when none (Protego drops unreadable values)."""
+    delay = robots.crawl_delay(user_agent) or robots.crawl_delay("*")
+    return min(float(delay), MAX_CRAWL_DELAY) if delay else 0.0
 
 
 def _parser() -> etree.XMLParser:

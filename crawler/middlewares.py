@@ -15,7 +15,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_reques
 from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Response
 
-from crawler.listings import MAX_CRAWL_DELAY
+from crawler.listings import robots_crawl_delay
 from crawler.urls import allowed_hosts, canonicalize, host_key
 
 logger = logging.getLogger(__name__)
@@ -136,14 +136,12 @@ class PolitenessMiddleware:
         return cls(crawler)
 
     def robots_parsed(self, robotparser: Any, request: Request) -> None:
-        delay = None
         rp = getattr(robotparser, "rp", None)
-        if rp is not None and hasattr(rp, "crawl_delay"):
-            delay = rp.crawl_delay(self.user_agent) or rp.crawl_delay("*")
+        delay = robots_crawl_delay(rp, self.user_agent) if rp is not None and hasattr(rp, "crawl_delay") else 0.0
         if delay:
             key = host_key(request.url)
             if key:
-                self.crawl_delays[key[0]] = min(float(delay), MAX_CRAWL_DELAY)
+                self.crawl_delays[key[0]] = delay
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         not_before = request.meta.get("not_before")

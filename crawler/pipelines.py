@@ -172,9 +172,7 @@ class StorePipeline:
         for listing in self.listings:
             complete = (listing.status == 200 and self.finished and self.failed is None
                         and listing.url not in self.incomplete_listings)
-            validators = (dict(etag=listing.etag, last_modified=listing.last_modified, body_hash=listing.body_hash,
-                               context=listing.context) if complete else None)
-            record_listing(self.db, listing.url, listing.source, listing.status, now, validators)
+            record_listing(self.db, listing, listing.status, now, keep_validators=complete)
         self.listings.clear()
 
     def close_spider(self, spider: Spider | None = None) -> None:

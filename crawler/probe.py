@@ -32,8 +32,8 @@ from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 
-from crawler.listings import (MAX_CRAWL_DELAY, Entry, ListingError, body_digest, conditional_headers, entry_verdict,
-                              listing_context, parse_feed, parse_sitemap, validators_for)
+from crawler.listings import (Entry, ListingError, body_digest, conditional_headers, entry_verdict,
+                              listing_context, parse_feed, parse_sitemap, robots_crawl_delay, validators_for)
 from crawler.records import known_urls, listing_validators, record_listing, record_source_run
 from crawler.urls import allowed_hosts, canonicalize, host_key
 from newsradar.config import Config, Source
@@ -70,7 +70,6 @@ class ProbeResult:
     busy: list[str] = field(default_factory=list)    # sources it must visit
     checks: list[ListingCheck] = field(default_factory=list)
     seconds: float = 0.0
-    busy_listings: set[str] = field(default_factory=set)  # canonical listing URLs the crawler will read
 
     @property
     def new_articles(self) -> int:
@@ -121,9 +120,6 @@ def probe_sources(config: Config, db: Database, sources: Sequence[Source]) -> Pr
     for source in sources:
         quiet = source.name in undecided and source.name not in changed
         (result.quiet if quiet else result.busy).append(source.name)
-    # a listing shared with a busy source is the crawler's to revalidate: a validator written
-    # here would turn the crawler's request into a 304 and hide what is new for that source
-    result.busy_listings = {canonicalize(u) for s in sources if s.name in result.busy for u in s.urls}
     result.checks = checks
     result.seconds = time.monotonic() - started
     for check in checks:
@@ -151,11 +147,7 @@ def _probe_host(config: Config, host: tuple[str, int | None], items: list[tuple[
             from protego import Protego
 
             robots = Protego.parse(body.decode("utf-8", "replace"))
-            try:
-                asked = float(robots.crawl_delay(crawl.user_agent) or 0.0)
-            except (TypeError, ValueError, OverflowError):
-                asked = 0.0
-            delay = max(delay, min(asked, MAX_CRAWL_DELAY))
+            delay = max(delay, robots_crawl_delay(robots, crawl.user_agent))
         elif not 400 <= status < 500:  # 4xx: no rules (as Scrapy); 5xx and others: cannot judge
             return _all_changed(checks, f"robots.txt: HTTP {status}")
     if delay * (len(items) - 1) > PROBE_HOST_BUDGET:  # politeness would stall the run: let the crawler pace it
@@ -285,12 +277,10 @@ def record_quiet(db: Database, run_group: str, result: ProbeResult) -> None:
     quiet = set(result.quiet)
     with db.conn:
         for check in result.checks:
-            if check.source not in quiet or check.status is None or check.url in result.busy_listings:
+            if check.source not in quiet or check.status is None:
                 continue
             # a 200 here announced only known articles: safe to revalidate next time
-            validators = (dict(etag=check.etag, last_modified=check.last_modified, body_hash=check.body_hash,
-                               context=check.context) if check.status == 200 else None)
-            record_listing(db, check.url, check.source, check.status, now, validators)
+            record_listing(db, check, check.status, now, keep_validators=check.status == 200)
         for name in result.quiet:
             mine = [c for c in result.checks if c.source == name]
             entries = sum(c.entries for c in mine)

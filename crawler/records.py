@@ -7,7 +7,7 @@ them: one place decides what a listing row and a source's run look like.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from newsradar.store import Database
 
@@ -26,13 +26,25 @@ def listing_validators(db: Database) -> dict[str, dict[str, str]]:
             for row in db.execute("select url, etag, last_modified, last_status, body_hash, context from listings")}
 
 
-def record_listing(db: Database, url: str, source: str, status: int, now: str,
-                   validators: dict[str, str | None] | None) -> None:
-    """A listing's last answer; `validators` (etag, last_modified, body_hash, context) only
-    when every article it announced is stored, so that "not modified" next time is true."""
-    row: dict[str, Any] = {"url": url, "source": source, "last_status": status, "last_fetched_at": now}
-    if validators is not None:
-        row.update(validators)
+class ListingAnswer(Protocol):
+    """What a listing answered (the crawler's `ListingFetched`, the probe's `ListingCheck`)."""
+
+    url: str
+    source: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    context: str | None
+
+
+def record_listing(db: Database, answer: ListingAnswer, status: int, now: str, *, keep_validators: bool) -> None:
+    """A listing's last answer; its validators (etag, last_modified, body_hash, context) only
+    when every article it announced is stored (`keep_validators`), so that "not modified"
+    next time is true."""
+    row: dict[str, Any] = {"url": answer.url, "source": answer.source, "last_status": status, "last_fetched_at": now}
+    if keep_validators:
+        row.update(etag=answer.etag, last_modified=answer.last_modified, body_hash=answer.body_hash,
+                   context=answer.context)
     db.table("listings").upsert(row, pk="url")
 
 

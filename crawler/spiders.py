@@ -49,6 +49,16 @@ class CrawlPlan:
     validators: dict[str, dict[str, str]] = field(default_factory=dict)  # listing url -> etag / last_modified
 
 
+@dataclass
+class Announced:
+    """An article requested in this run: what feeds/sitemaps said about it (title, date,
+    authors: the extraction's fallback), and every listing that announced it (should it
+    fail, none of them is revalidated)."""
+
+    meta: dict[str, Any]
+    listings: set[str]
+
+
 class NewsSpider(scrapy.Spider):
     name = "newsradar"
     custom_settings: dict[str, Any] = {}
@@ -58,10 +68,8 @@ class NewsSpider(scrapy.Spider):
         self.plan = plan
         self.record_event: Callable[[SourceEvent], None] | None = None
         self.hosts = {s.name: allowed_hosts(s.urls) for s in plan.sources}
-        # canonical article URL requested in this run -> what feeds/sitemaps said about it
-        self.entry_meta: dict[str, dict[str, Any]] = {}
-        # ... and every listing that announced it: should it fail, none of them is revalidated
-        self.announced: dict[str, set[str]] = {}
+        # canonical article URL requested in this run -> what the listings said about it
+        self.requested: dict[str, Announced] = {}
         self.failed: set[str] = set()  # canonical article URLs whose fetch failed in this run
         self.link_extractor = LinkExtractor(tags=("a", "area"), attrs=("href",), unique=True,
                                             deny_extensions=[])
@@ -111,17 +119,17 @@ class NewsSpider(scrapy.Spider):
             if canonical in self.failed:  # failed earlier in this run: this listing owes it too
                 yield from self._source_event(source, skipped=1, listings=(listing,))
                 continue
-            if canonical in self.entry_meta:  # already requested this run: keep what this listing adds
+            if canonical in self.requested:  # already requested this run: keep what this listing adds
+                announced = self.requested[canonical]
                 for key, value in entry.meta().items():
-                    self.entry_meta[canonical].setdefault(key, value)
-                self.announced[canonical].add(listing)
+                    announced.meta.setdefault(key, value)
+                announced.listings.add(listing)
                 yield from self._source_event(source, skipped=1)
                 continue
             if verdict == "too-old":
                 yield from self._source_event(source, skipped=1, event="too-old", url=url)
                 continue
-            self.entry_meta[canonical] = entry.meta()
-            self.announced[canonical] = {listing}
+            self.requested[canonical] = Announced(entry.meta(), {listing})
             yield scrapy.Request(
                 url, callback=self.parse_article, errback=self.article_failed,
                 meta=self._meta(source, "article", via=via, canonical=canonical),
@@ -211,10 +219,11 @@ class NewsSpider(scrapy.Spider):
         redirected = response.request is not None and meta.get("redirect_urls")
         requested = canonicalize(meta["redirect_urls"][0]) if redirected else meta["canonical"]
         html, encoding = page_text(response)
+        announced = self.requested.get(meta["canonical"])
         yield PageFetched(
             url=final, fetched_url=response.url, requested_url=requested, source=source,
             discovered_via=meta.get("via", "feed"), status=response.status, content_type=ctype,
-            encoding=encoding, html=html, feed_meta=self.entry_meta.get(meta["canonical"], {}),
+            encoding=encoding, html=html, feed_meta=announced.meta if announced else {},
         )
         yield from self._source_event(source, fetched=1)
 
@@ -238,12 +247,13 @@ class NewsSpider(scrapy.Spider):
                                           detail=str(failure.value))
             return
         canonical = request.meta.get("canonical", "")
-        self.entry_meta.pop(canonical, None)  # retried on a later run: the listings that
-        # announced it (before or after this failure) keep no validator, so next time they are read in full
+        # retried on a later run: every listing that announced it (before this failure, or after
+        # it: see `failed` in article_requests) keeps no validator, so next time it is read in full
         self.failed.add(canonical)
+        announced = self.requested.get(canonical)
         yield from self._source_event(source, errors=1, event="article-error", url=url,
                                       detail=describe_failure(failure),
-                                      listings=tuple(sorted(self.announced.get(canonical, ()))))
+                                      listings=tuple(sorted(announced.listings)) if announced else ())
 
     def _refused(self, request: scrapy.Request) -> None:
         logger.info("source=%s event=off-site-refused url=%s", request.meta.get("source"), request.url)

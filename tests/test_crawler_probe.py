@@ -219,8 +219,9 @@ def test_a_proxy_in_the_environment_leaves_every_source_to_the_crawler(outlets: 
 def test_a_listing_shared_with_a_busy_source_is_left_for_the_crawler_to_revalidate(outlets: OutletServer,
                                                                                    tmp_path: Path) -> None:
     # "wide" may also fetch from localhost; "narrow" only from 127.0.0.1: the new localhost
-    # article is news for "wide" only. A validator written for "narrow" would make the
-    # crawler's request for "wide" a 304 and hide the article.
+    # article is news for "wide" only. The validator written for quiet "narrow" must not
+    # make the crawler's request for "wide" a 304 (validators carry the rules they were
+    # earned under: crawler.listings.listing_context) and hide the article.
     b, port = outlets.base, outlets.port
     outlets.routes["/feed.xml"] = rss(b, ["/news/one-story-here"])
     outlets.routes["/section/"] = Route("<html><body><a href='/news/one-story-here'>one</a></body></html>")
