@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 # pip compiles what it installs, but an editable install leaves our own modules as source,
 # and with PYTHONDONTWRITEBYTECODE set (as on some CI machines) every process (CLI, crawl
-# child, NLP fork server) recompiled them on every run: ~0.3 s of CPU per crawl. Stale
+# child, NLP fork server) recompiled them on every run: ~0.5 s of CPU per crawl. Stale
 # files are harmless: Python checks each against its source and recompiles in memory.
 bytecode:
 	$(BIN)/python -m compileall -q crawler nlp alerts newsradar scheduler.py

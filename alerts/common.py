@@ -40,7 +40,7 @@ def parse_time(text: str | None) -> datetime | None:
 @functools.lru_cache(maxsize=1 << 16)  # story grouping re-reads the same rows every pass
 def _parse_time_text(text: str) -> datetime | None:
     try:
-        value = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     return utc(value)

@@ -301,36 +301,52 @@ def measure_fetch_and_bound(srv: Any, paths: list[str], concurrency: int, cap: f
         await fetch_all(srv.host, srv.port, paths, concurrency, keep, time.monotonic() + cap)
     asyncio.run(grab())
 
-    import multiprocessing as mp
-    ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_warm, initargs=(bodies[0],)) as pool:
-        list(pool.map(_warm_noop, range(4)))  # workers up and warm
+    with _extraction_pool(bodies[0]) as pool:
         t = time.perf_counter()
         lengths = list(pool.map(_extract, bodies, chunksize=8))
         wall = time.perf_counter() - t
         res["extract_only_2proc"] = {"pages": len(bodies), "wall": wall, "rate": len(bodies) / wall,
                                      "empty": sum(1 for n in lengths if n == 0)}
         del bodies
-
-        # the bound: fetch concurrently and extract as pages arrive, 2 extraction processes
-        s0 = srv.control()
-        loop_futures: list[Any] = []
-
-        async def bound() -> None:
-            loop = asyncio.get_running_loop()
-
-            def submit(p: str, s: int, b: bytes) -> None:
-                loop_futures.append(loop.run_in_executor(pool, _extract, b))
-            await fetch_all(srv.host, srv.port, paths, concurrency, submit, time.monotonic() + cap)
-            await asyncio.wait_for(asyncio.gather(*loop_futures), timeout=cap)
-
-        t = time.perf_counter()
-        asyncio.run(bound())
-        wall = time.perf_counter() - t
-        s1 = srv.control()
-        res["bound"] = {"pages": len(paths), "wall": wall, "rate": len(paths) / wall,
-                        "server_cpu_share": (s1["cpu"] - s0["cpu"]) / wall}
+        res["bound"] = measure_bound(srv, paths, concurrency, cap, pool)
     return res
+
+
+def _extraction_pool(sample: bytes) -> ProcessPoolExecutor:
+    """2 extraction processes, up and warm (trafilatura imported, one page extracted)."""
+    import multiprocessing as mp
+
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("fork"), initializer=_warm, initargs=(sample,))
+    list(pool.map(_warm_noop, range(4)))
+    return pool
+
+
+def measure_bound(srv: Any, paths: list[str], concurrency: int, cap: float,
+                  pool: ProcessPoolExecutor | None = None) -> dict[str, Any]:
+    """The bound: fetch concurrently and extract as pages arrive, in 2 extraction processes
+    (a fresh warm pool unless one is given)."""
+    from server import fetch_all
+
+    if pool is None:
+        with _extraction_pool(b"") as own:
+            return measure_bound(srv, paths, concurrency, cap, own)
+    s0 = srv.control()
+    loop_futures: list[Any] = []
+
+    async def bound() -> None:
+        loop = asyncio.get_running_loop()
+
+        def submit(p: str, s: int, b: bytes) -> None:
+            loop_futures.append(loop.run_in_executor(pool, _extract, b))
+        await fetch_all(srv.host, srv.port, paths, concurrency, submit, time.monotonic() + cap)
+        await asyncio.wait_for(asyncio.gather(*loop_futures), timeout=cap)
+
+    t = time.perf_counter()
+    asyncio.run(bound())
+    wall = time.perf_counter() - t
+    s1 = srv.control()
+    return {"pages": len(paths), "wall": wall, "rate": len(paths) / wall,
+            "server_cpu_share": (s1["cpu"] - s0["cpu"]) / wall}
 
 
 def _warm_noop(_: int) -> None:
@@ -623,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "new_articles": db_counts(cfg_a.parent / "news.db")["articles"] - counts["articles"]}
                 log(f"  second run {r2['wall']:.2f} s ({rnd['second']['requests']} requests)")
                 # the bound again: the e2e is compared with the mean of the bounds around it
-                after = measure_fetch_and_bound(srv, paths, args.concurrency, cap=120)["bound"]
+                after = measure_bound(srv, paths, args.concurrency, cap=120)
                 before = rnd["bound"]
                 rnd["bound_before"], rnd["bound_after"] = before, after
                 wall = (before["wall"] + after["wall"]) / 2

@@ -258,10 +258,7 @@ class NlpStage:
             try:  # processes start here, on the first task: this is where starting them can fail
                 future = self.pool.submit(_analyse_in_worker, rows, *self._args())
             except Exception as exc:
-                logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s",
-                               json.dumps(f"{type(exc).__name__}: {exc}"))
-                self.close()  # pages handed out are still 'fetched': they are analysed here
-                self.workers = 0
+                self._analyse_here("workers-unavailable", exc)
                 return 0
             self.in_flight[future] = [r[0] for r in rows]
         if not self.in_flight:
@@ -274,11 +271,8 @@ class NlpStage:
                 results, timings = future.result()
             except Exception as exc:
                 # A worker died (a page crashed the interpreter, or memory ran out): carry on
-                # in this process, where every page is guarded; its pages are still 'fetched'.
-                logger.warning("stage=nlp event=worker-error action=in-process error=%s",
-                               json.dumps(f"{type(exc).__name__}: {exc}"))
-                self.close()
-                self.workers = 0
+                # in this process, where every page is guarded.
+                self._analyse_here("worker-error", exc)
                 return written
             written += self._write(db, results, timings)
         return written
@@ -293,8 +287,7 @@ class NlpStage:
         try:
             self.pool = start_pool(self.workers, *self._args()[:2])
         except OSError as exc:  # no processes to be had (limits): analyse here instead
-            logger.warning("stage=nlp event=workers-unavailable action=in-process error=%s", json.dumps(str(exc)))
-            self.workers = 0
+            self._analyse_here("workers-unavailable", exc)
             return
         logger.debug("stage=nlp event=workers-started workers=%d", self.workers)
 
@@ -309,6 +302,14 @@ class NlpStage:
                 break
         self.close()
         return self.report
+
+    def _analyse_here(self, event: str, exc: BaseException) -> None:
+        """Give up on worker processes for the rest of this stage: pages handed out and not
+        written are still 'fetched', and `close` rewinds the cursor, so they are analysed here."""
+        logger.warning("stage=nlp event=%s action=in-process error=%s", event,
+                       json.dumps(f"{type(exc).__name__}: {exc}"))
+        self.close()
+        self.workers = 0
 
     def close(self) -> None:
         if self.pool is not None:

@@ -974,8 +974,7 @@ def prune_boilerplate(tree: HtmlElement) -> None:
     doomed: list[HtmlElement] = []
     verdicts: dict[str, bool] = {}
     # only elements with a class or an id can be judged: XPath finds them in C (walking every
-    # element in Python was most of this function). A block inside a doomed one may be
-    # doomed too: it goes with the outer block either way.
+    # element in Python was most of this function), in document order
     for element in _MARKED_ELEMENTS(tree):
         class_name, element_id = element.get("class"), element.get("id")
         marker = f"{class_name or ''} {element_id or ''}"
@@ -986,6 +985,8 @@ def prune_boilerplate(tree: HtmlElement) -> None:
             verdict = verdicts[marker] = is_boilerplate_marker(marker)
         if not verdict or element.tag in PROTECTED_TAGS:
             continue
+        if doomed and any(a is doomed[-1] for a in element.iterancestors()):
+            continue  # inside the latest doomed block (a comment in the comments): goes with it
         if element.get("itemprop") == "articleBody" or (
             paragraph_text_length(element) > 0.4 * total
             and (not few_paragraphs or text_length(element) > 0.4 * total_text)

@@ -283,11 +283,12 @@ def score_article(tagged: Tagged, prelim: Preliminary | None = None) -> ArticleS
     `preliminary_scores` on this `tagged`) saves re-scoring the sentences NER did not touch."""
     sents = tagged.sentences
     ctx = article_context(sents)
-    if prelim is not None and len(prelim.scores) == len(sents):
+    if prelim is None:
+        scored = [score_sentence(sents, i, ctx) for i in range(len(sents))]
+    else:
+        assert len(prelim.scores) == len(sents), "preliminary scores of another article"
         scored = [sc if s.ner_done == done else score_sentence(sents, i, ctx)
                   for i, (s, sc, done) in enumerate(zip(sents, prelim.scores, prelim.ner_done))]
-    else:
-        scored = [score_sentence(sents, i, ctx) for i in range(len(sents))]
     denials = 0
     for i, sc in enumerate(scored):
         if _is_denial(sents, i):

@@ -194,6 +194,12 @@ class Slot:
     values: frozenset[str] = frozenset()
     optional: bool = False
 
+    @property
+    def required_word(self) -> bool:
+        """A word that must be there (not a gap, not optional): the one slot kind whose
+        position can be checked before trying to match what comes before it."""
+        return self.kind != "gap" and not self.optional
+
 
 Pattern = tuple[Slot, ...]
 
@@ -305,7 +311,7 @@ _Entry = tuple[Pattern, int, bool, "frozenset[str] | None"]
 
 def _second_word(pattern: Pattern) -> tuple[bool, frozenset[str] | None]:
     """The word the pattern requires right after its first one, if it requires one there."""
-    if len(pattern) < 2 or pattern[1].kind == "gap" or pattern[1].optional:
+    if len(pattern) < 2 or not pattern[1].required_word:
         return False, None
     return pattern[1].kind == "lemma", pattern[1].values
 
@@ -321,7 +327,7 @@ def _match_from(
         after = pattern[k + 1] if k + 1 < len(pattern) else None
         # a required word after the gap: only the positions holding it can continue (the
         # same answer as trying every gap length, without a call per length)
-        required = after is not None and after.kind != "gap" and not after.optional
+        required = after is not None and after.required_word
         for j in range(i, min(i + GAP_MAX, n) + 1):
             if required:
                 assert after is not None

@@ -484,18 +484,43 @@ def _articles() -> list[tuple[str, str]]:
     return [(title, body) for _, _, title, body in MINI_ARTICLES]
 
 
-def test_matcher_second_word_shortcut_finds_what_every_pattern_finds(detector: Detector) -> None:
-    """The matcher skips a pattern when the word after its first one is not the pattern's
-    required second word; trying every indexed pattern at every position must agree."""
-    from nlp.tagger import _HYPHENS, _match_from
+def _plain_match(pattern: tuple, k: int, i: int, lemmas: list[str], orths: list[str]) -> int | None:
+    """The matcher's semantics with no shortcut: every gap length tried, shortest first."""
+    from nlp.tagger import GAP_MAX
+
+    if k == len(pattern):
+        return i
+    slot = pattern[k]
+    if slot.kind == "gap":
+        for g in range(GAP_MAX + 1):
+            if i + g > len(lemmas):
+                break
+            end = _plain_match(pattern, k + 1, i + g, lemmas, orths)
+            if end is not None:
+                return end
+        return None
+    if i < len(lemmas) and (lemmas[i] if slot.kind == "lemma" else orths[i]) in slot.values:
+        end = _plain_match(pattern, k + 1, i + 1, lemmas, orths)
+        if end is not None:
+            return end
+    if slot.optional:
+        return _plain_match(pattern, k + 1, i, lemmas, orths)
+    return None
+
+
+def test_matcher_shortcuts_find_what_plain_matching_finds(detector: Detector) -> None:
+    """The matcher rules a pattern out by its required second word and tries a gap only where
+    the word after it is; plain matching of every indexed pattern at every position (every
+    gap length) must agree."""
+    from nlp.tagger import _HYPHENS, TOKENS_KEY
 
     tagger = detector._tagger
     _, _, compiled = tagger._ready()
     matcher = compiled.matcher
-    checked = 0
+    checked = gapped = 0
     for title, body in _articles():
         doc = tagger.make_doc(f"{title}\n{body}")
-        lists = doc.user_data["newsradar_tokens"]
+        lists = doc.user_data[TOKENS_KEY]
         idx = [i for i, t in enumerate(lists.texts) if not lists.is_space[i] and t not in _HYPHENS]
         lemmas = [lists.lemmas[i] for i in idx]
         orths = [lists.texts[i] for i in idx]
@@ -503,26 +528,28 @@ def test_matcher_second_word_shortcut_finds_what_every_pattern_finds(detector: D
         for i in range(len(lemmas)):
             for index, value in ((matcher._by_lemma, lemmas[i]), (matcher._by_orth, orths[i])):
                 for pattern, key, _, _ in index.get(value, ()):
-                    end = _match_from(pattern, 0, i, lemmas, orths, len(lemmas))
+                    end = _plain_match(pattern, 0, i, lemmas, orths)
                     if end is not None:
                         expected.append((key, i, end))
-        found = matcher(lemmas, orths)
-        assert found == expected
-        checked += len(found)
-    assert checked > 50  # the articles do match: the comparison is not vacuous
+                        gapped += any(slot.kind == "gap" for slot in pattern)
+        assert matcher(lemmas, orths) == expected
+        checked += len(expected)
+    assert checked > 50 and gapped > 0  # the articles do match, patterns with gaps too: not vacuous
 
 
 def test_rescoring_only_sentences_ner_touched_gives_the_full_score(detector: Detector) -> None:
     """score_article reuses the preliminary scores of sentences NER did not run on: the
     result must equal scoring every sentence again."""
-    from nlp.score import ner_candidates, preliminary_scores, score_article
+    from nlp.score import article_context, ner_candidates, preliminary_scores, score_article, score_sentence
 
     tagger = detector._tagger
-    touched = 0
+    moved = 0
     for title, body in _articles():
         tagged = tagger.tag(title, body)
         prelim = preliminary_scores(tagged)
         tagger.run_ner(ner_candidates(tagged, prelim))
-        touched += sum(s.ner_done for s in tagged.sentences)
+        sents, ctx = tagged.sentences, article_context(tagged.sentences)
+        moved += sum(s.ner_done and score_sentence(sents, i, ctx).weight != prelim.scores[i].weight
+                     for i, s in enumerate(sents))
         assert score_article(tagged, prelim) == score_article(tagged)
-    assert touched > 0  # NER ran somewhere, so some sentences were scored again
+    assert moved > 0  # NER changed a sentence's weight: reusing every preliminary score would fail
